@@ -1,0 +1,101 @@
+"""The `orderpay` command."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from payment_core.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k, v in (("app", getattr(args, "app", None)), ("host", getattr(args, "host", None)),
+                                    ("port", getattr(args, "port", None))) if v is not None}
+    return Settings(**overrides)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from payment_core.api import create_app
+    from payment_core.logs import configure_logging
+    from payment_core.spec import SpecError
+
+    settings = _settings(args)
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    try:
+        app = create_app(settings)
+    except SpecError as exc:
+        print(f"orderpay: {exc}", file=sys.stderr)
+        return 1
+    runtime = app.state.runtime
+    print(f"orderpay: serving app `{runtime.app.codename}` at {settings.resolved_public_url()} "
+          f"(API docs: {settings.resolved_public_url()}/docs)", flush=True)
+    if runtime.issuer is not None:
+        print("orderpay: development sign-in is on; get a token with `orderpay token --user alice`", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=10)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from payment_core.identity import DEMO_USERS, find_demo_user
+    from payment_core.runtime import dev_issuer
+
+    settings = _settings(args)
+    if not settings.dev_identity_enabled:
+        print("orderpay: development tokens are off (production settings or an external issuer is configured)", file=sys.stderr)
+        return 1
+    user = find_demo_user(args.user)
+    if user is None:
+        names = ", ".join(u.username for u in DEMO_USERS)
+        print(f"orderpay: no demo user `{args.user}`; demo users are: {names}", file=sys.stderr)
+        return 2
+    print(dev_issuer(settings).issue(user, ttl_seconds=args.ttl))
+    return 0
+
+
+def cmd_spec_check(args: argparse.Namespace) -> int:
+    from payment_core.spec import SpecError, load_app
+
+    try:
+        app = load_app(args.path)
+    except SpecError as exc:
+        print(f"orderpay: {exc}", file=sys.stderr)
+        return 1
+    objects = app.spec.objects()
+    orders = ", ".join(obj.name for _, obj in app.spec.order_objects()) or "none"
+    print(f"{app.source}: ok — app `{app.codename}`, {len(app.spec.services)} service(s), "
+          f"{len(objects)} data object(s), order objects: {orders}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orderpay", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the whole system on embedded defaults")
+    serve.add_argument("--app", help="bundled app name (store, ebaycclone, clonesahibinden, airbnb) or spec path")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default 8000)")
+    serve.set_defaults(run=cmd_serve)
+
+    token = commands.add_parser("token", help="print a development bearer token for a demo user")
+    token.add_argument("--user", required=True, help="demo user name or email (alice, bob, carol, admin)")
+    token.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
+    token.set_defaults(run=cmd_token)
+
+    spec = commands.add_parser("spec", help="app spec tools")
+    spec_commands = spec.add_subparsers(dest="spec_command", required=True)
+    check = spec_commands.add_parser("check", help="validate an app spec and its MScript expressions")
+    check.add_argument("path", help="spec file path or bundled app name")
+    check.set_defaults(run=cmd_spec_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

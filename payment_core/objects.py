@@ -1,0 +1,267 @@
+"""Create, read, list, update and soft-delete the data objects of an app spec.
+
+The one place the access rules live: a user sees and changes only records whose
+owner property is theirs (someone else's record is indistinguishable from a
+missing one), `superAdmin` sees everything. REST and MCP both call this.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Table, and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
+
+from payment_core.errors import BadInput, Conflict, Forbidden, NotFound
+from payment_core.identity import Session
+from payment_core.spec.inputs import check_storable, create_input_model, update_input_model, validate_input
+from payment_core.spec import PAYMENT_CONFIRMATION, DataObjectSpec, ServiceSpec
+
+FILTERABLE = {"string", "enum", "integer", "double", "boolean", "id", "date"}
+MAX_PAGE_ROWS = 500
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(value: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds, as JavaScript's toISOString() writes it."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_uuid(value: str, *, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise BadInput(f"{field}: must be a UUID", field=field) from None
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    page_number: int = 1
+    page_row_count: int = 50
+    sort: str = "-createdAt"
+    filters: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    page_number: int
+    page_row_count: int
+    total_row_count: int
+
+    @property
+    def paging(self) -> dict[str, int]:
+        pages = -(-self.total_row_count // self.page_row_count) if self.page_row_count else 0
+        return {
+            "pageNumber": self.page_number,
+            "pageRowCount": self.page_row_count,
+            "totalRowCount": self.total_row_count,
+            "pageCount": pages,
+        }
+
+
+class ObjectStore:
+    """Data access for one data object."""
+
+    def __init__(self, engine: AsyncEngine, service: ServiceSpec, obj: DataObjectSpec, table: Table) -> None:
+        self.engine, self.service, self.obj, self.table = engine, service, obj, table
+        self.create_model = create_input_model(obj)
+        self.update_model = update_input_model(obj)
+
+    # -- serialization -------------------------------------------------
+
+    def to_api(self, row: Any) -> dict[str, Any]:
+        """A row as the seeds' JSON shows it: ids as text, dates ISO, enums with their `_idx`."""
+        data = dict(row._mapping)
+        out: dict[str, Any] = {"id": str(data["id"])}
+        for name, field in self.obj.fields.items():
+            value = data.get(name)
+            out[name] = _json_value(value)
+            if field.type == "enum":
+                out[f"{name}_idx"] = field.values.index(value) if value in (field.values or ()) else None
+        if self.obj.is_order:
+            out[PAYMENT_CONFIRMATION] = data[PAYMENT_CONFIRMATION]
+        out["isActive"] = bool(data["isActive"])
+        out["recordVersion"] = data["recordVersion"]
+        out["createdAt"] = iso(data["createdAt"])
+        out["updatedAt"] = iso(data["updatedAt"])
+        out["_owner"] = str(data["_owner"])
+        return out
+
+    # -- access rules ----------------------------------------------------
+
+    def _visible(self, session: Session) -> ColumnElement[bool]:
+        active = self.table.c.isActive.is_(True)
+        if session.is_super_admin:
+            return active
+        return and_(active, self.table.c[self.obj.owner_property] == uuid.UUID(session.user_id))
+
+    def _where_id(self, session: Session, object_id: str) -> ColumnElement[bool]:
+        return and_(self.table.c.id == parse_uuid(object_id, field=self.obj.id_param), self._visible(session))
+
+    # -- operations ------------------------------------------------------
+
+    async def create(self, session: Session, data: Any, *, object_id: uuid.UUID | None = None) -> dict[str, Any]:
+        values = self._storable(validate_input(self.create_model, data))
+        owner_field = self.obj.owner_property
+        user = uuid.UUID(session.user_id)
+        if owner_field != "_owner":
+            requested = values.get(owner_field)
+            if requested is not None and requested != user and not session.is_super_admin:
+                raise Forbidden(f"{owner_field}: you can only create records you own", field=owner_field)
+            values[owner_field] = requested or user
+        for name, field in self.obj.fields.items():
+            if name not in values and field.default is not None:
+                values[name] = field.default
+        now = utcnow()
+        values.update(
+            id=object_id or uuid.uuid4(), _owner=user, isActive=True, recordVersion=1, createdAt=now, updatedAt=now
+        )
+        if self.obj.is_order:
+            values[PAYMENT_CONFIRMATION] = "pending"
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(self.table.insert().values(**values).returning(*self.table.c))).one()
+        return self.to_api(row)
+
+    async def get(self, session: Session, object_id: str) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(self.table).where(self._where_id(session, object_id)))).first()
+        if row is None:
+            raise NotFound()
+        return self.to_api(row)
+
+    async def list(self, session: Session, query: ListQuery) -> Page:
+        if query.page_number < 1:
+            raise BadInput("pageNumber: must be 1 or more", field="pageNumber")
+        if not 1 <= query.page_row_count <= MAX_PAGE_ROWS:
+            raise BadInput(f"pageRowCount: must be between 1 and {MAX_PAGE_ROWS}", field="pageRowCount")
+        where = and_(self._visible(session), *self._filters(query.filters))
+        order_by = self._order_by(query.sort)
+        async with self.engine.connect() as conn:
+            total = (await conn.execute(select(func.count()).select_from(self.table).where(where))).scalar_one()
+            rows = (
+                await conn.execute(
+                    select(self.table)
+                    .where(where)
+                    .order_by(*order_by)
+                    .limit(query.page_row_count)
+                    .offset((query.page_number - 1) * query.page_row_count)
+                )
+            ).all()
+        return Page([self.to_api(r) for r in rows], query.page_number, query.page_row_count, total)
+
+    async def update(self, session: Session, object_id: str, data: Any) -> dict[str, Any]:
+        values = self._storable(validate_input(self.update_model, data))
+        expected_version = values.pop("recordVersion", None)
+        owner_field = self.obj.owner_property
+        if owner_field in values and values[owner_field] != uuid.UUID(session.user_id) and not session.is_super_admin:
+            raise Forbidden(f"{owner_field}: you cannot give your record to someone else", field=owner_field)
+        for name, value in values.items():
+            if value is None and self.obj.fields[name].required:
+                raise BadInput(f"{name}: is required and cannot be null", field=name)
+        where = self._where_id(session, object_id)
+        if expected_version is not None:
+            where = and_(where, self.table.c.recordVersion == expected_version)
+        async with self.engine.begin() as conn:
+            row = await self._apply(conn, where, {**values, "updatedAt": utcnow()})
+            if row is None:
+                await self._explain_miss(conn, session, object_id)
+        return self.to_api(row)
+
+    async def delete(self, session: Session, object_id: str) -> dict[str, Any]:
+        async with self.engine.begin() as conn:
+            row = await self._apply(conn, self._where_id(session, object_id), {"isActive": False, "updatedAt": utcnow()})
+        if row is None:
+            raise NotFound()
+        return self.to_api(row)
+
+    def _storable(self, values: dict[str, Any]) -> dict[str, Any]:
+        # JSON columns hold JSON: ids and dates inside arrays are stored as text.
+        return {
+            name: _json_value(value) if name in self.obj.fields and self.obj.fields[name].type == "array" else value
+            for name, value in values.items()
+        }
+
+    async def _apply(self, conn: AsyncConnection, where: ColumnElement[bool], values: dict[str, Any]) -> Any:
+        statement = (
+            update(self.table)
+            .where(where)
+            .values(**values, recordVersion=self.table.c.recordVersion + 1)
+            .returning(*self.table.c)
+        )
+        return (await conn.execute(statement)).first()
+
+    async def _explain_miss(self, conn: AsyncConnection, session: Session, object_id: str) -> None:
+        exists = (await conn.execute(select(self.table.c.id).where(self._where_id(session, object_id)))).first()
+        if exists is not None:
+            raise Conflict("recordVersion: the record was changed since you read it; read it again", field="recordVersion")
+        raise NotFound()
+
+    # -- list helpers ----------------------------------------------------
+
+    def _filters(self, filters: tuple[tuple[str, str], ...]) -> list[ColumnElement[bool]]:
+        clauses = []
+        for name, raw in filters:
+            field = self.obj.fields.get(name)
+            if field is None or field.type not in FILTERABLE:
+                raise BadInput(f"{name}: is not a filterable field of {self.obj.name}", field=name)
+            clauses.append(self.table.c[name] == _parse_filter(name, field.type, raw, field.values))
+        return clauses
+
+    def _order_by(self, sort: str) -> list[Any]:
+        order = []
+        for part in filter(None, (p.strip() for p in sort.split(","))):
+            name = part.lstrip("-+")
+            sortable = name in ("createdAt", "updatedAt", "id") or (
+                name in self.obj.fields and self.obj.fields[name].type in FILTERABLE
+            )
+            if not sortable:
+                raise BadInput(f"sort: cannot sort by `{name}`", field="sort")
+            column = self.table.c[name]
+            order.append(column.desc() if part.startswith("-") else column.asc())
+        order.append(self.table.c.id.asc())  # a stable order across pages
+        return order
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    return value
+
+
+def _parse_filter(name: str, kind: str, raw: str, values: tuple[str, ...] | None) -> Any:
+    check_storable(raw, name)
+    try:
+        match kind:
+            case "integer":
+                return int(raw)
+            case "double":
+                return float(raw)
+            case "boolean":
+                if raw not in ("true", "false"):
+                    raise ValueError
+                return raw == "true"
+            case "id":
+                return uuid.UUID(raw)
+            case "date":
+                parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            case "enum":
+                if raw not in (values or ()):
+                    raise ValueError
+                return raw
+    except ValueError:
+        raise BadInput(f"{name}: `{raw}` is not a valid {kind} value", field=name) from None
+    return raw

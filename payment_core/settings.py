@@ -1,0 +1,62 @@
+"""Settings, read from `ORDERPAY_*` environment variables (or a `.env` file).
+
+Every setting has an embedded default so that `orderpay serve` runs with nothing
+configured: SQLite under the data directory, the offline Stripe sandbox and the
+development identity provider.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERPAY_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = Field(
+        "development",
+        description="`production` turns the development identity provider and demo data off.",
+    )
+    app: str = Field("store", description="Bundled app name (store, ebaycclone, clonesahibinden, airbnb) or a spec file path.")
+    host: str = Field("127.0.0.1", description="Address `orderpay serve` binds.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `orderpay serve` binds.")
+    public_url: str | None = Field(None, description="Base URL browsers reach the server at; defaults to http://host:port.")
+    data_dir: Path = Field(Path(".orderpay"), description="Where the embedded database, signing key and sandbox state live.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL, e.g. postgresql+asyncpg://user@host/db. Default: SQLite file in the data directory.",
+    )
+    demo_data: bool = Field(True, description="Create demo users' orders on first run (embedded database, development only).")
+
+    auth_issuer: str = Field("orderpay-dev", description="Expected `iss` of bearer tokens.")
+    auth_audience: str = Field("orderpay", description="Expected `aud` of bearer tokens.")
+    auth_jwks_url: str | None = Field(None, description="JWKS URL of the external issuer (production).")
+    dev_token_ttl_seconds: int = Field(8 * 3600, gt=0, description="Lifetime of development tokens.")
+
+    max_body_bytes: int = Field(1_048_576, gt=0, description="Requests with a larger body get 413.")
+    log_level: str = Field("INFO", description="Python logging level.")
+    log_json: bool = Field(True, description="Structured JSON log lines (false: plain text).")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def dev_identity_enabled(self) -> bool:
+        return self.environment == "development" and self.auth_jwks_url is None
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    def resolved_database_url(self, app_codename: str) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{app_codename}.db').resolve()}"
+
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -1,0 +1,58 @@
+"""Shared fixtures. Tests that touch the database run on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ORDERPAY_TEST_POSTGRES_URL (default: the local server's
+`orderpay_test` database, created on demand). Without a reachable server the
+PostgreSQL half is skipped with the reason — except in CI (CI=true), where it is
+required and its absence fails the run.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from payment_core.settings import Settings
+from tests.support import POSTGRES_URL, LiveServer, drop_app_tables, postgres_problem
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    problem = postgres_problem()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem + " (required in CI)")
+        pytest.skip(problem)
+    return POSTGRES_URL
+
+
+def make_settings(request: pytest.FixtureRequest, backend: str, app: str, data_dir: Path, **overrides: object) -> Settings:
+    database_url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    settings = Settings(app=app, data_dir=data_dir, database_url=database_url, log_json=False, **overrides)
+    if backend == "postgres":
+        asyncio.run(drop_app_tables(settings))
+    return settings
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def start_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,
+                 app: str, **overrides: object) -> Iterator[LiveServer]:
+    settings = make_settings(request, backend, app, tmp_path_factory.mktemp(f"{app}-{backend}"), **overrides)
+    server = LiveServer.start(settings)
+    try:
+        yield server
+    finally:
+        server.stop()

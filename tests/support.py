@@ -1,0 +1,109 @@
+"""Test helpers: a real orderpay server on a free loopback port, and PostgreSQL set-up."""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from payment_core.api import create_app
+from payment_core.identity import Session, find_demo_user
+from payment_core.runtime import Runtime
+from payment_core.settings import Settings
+
+POSTGRES_URL = os.environ.get(
+    "ORDERPAY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/orderpay_test"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _prepare_postgres(url: str) -> None:
+    import asyncpg
+
+    parsed = make_url(url)
+    admin = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
+                                  password=parsed.password, database="postgres", timeout=5)
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", parsed.database)
+        if not exists:
+            await admin.execute(f'CREATE DATABASE "{parsed.database}"')
+    finally:
+        await admin.close()
+
+
+def postgres_problem() -> str | None:
+    """None when the test PostgreSQL answers (creating its database if needed), else why not."""
+    try:
+        asyncio.run(_prepare_postgres(POSTGRES_URL))
+    except Exception as exc:  # unreachable server, refused login, ...
+        return f"PostgreSQL at {POSTGRES_URL} is not usable: {exc}"
+    return None
+
+
+async def drop_app_tables(settings: Settings) -> None:
+    runtime = Runtime.create(settings)
+    try:
+        async with runtime.engine.begin() as conn:
+            await conn.run_sync(runtime.metadata.drop_all)
+    finally:
+        await runtime.close()
+
+
+@dataclass
+class LiveServer:
+    """orderpay served by uvicorn in a background thread, reached over real HTTP."""
+
+    settings: Settings
+    app: Any
+    server: uvicorn.Server
+    thread: threading.Thread
+    base_url: str
+
+    @classmethod
+    def start(cls, settings: Settings) -> LiveServer:
+        port = free_port()
+        settings = settings.model_copy(update={"port": port})
+        app = create_app(settings)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("orderpay test server did not start")
+            time.sleep(0.02)
+        return cls(settings, app, server, thread, f"http://127.0.0.1:{port}")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.app.state.runtime
+
+    def token(self, username: str, **kwargs: Any) -> str:
+        user = find_demo_user(username)
+        assert user is not None and self.runtime.issuer is not None
+        return self.runtime.issuer.issue(user, **kwargs)
+
+    def client(self, username: str | None = None, **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token(username)}"} if username else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30, **kwargs)
+
+    def session(self, username: str) -> Session:
+        return self.runtime.verifier.verify(self.token(username))

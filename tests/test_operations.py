@@ -1,0 +1,104 @@
+"""A newcomer runs `orderpay serve`, gets a token from `orderpay token`, and finds demo
+orders; operators get health probes, request ids in structured logs and a clean stop."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import free_port
+
+ORDERPAY = [sys.executable, "-m", "payment_core.cli"]
+
+
+class ServeProcess:
+    def __init__(self, data_dir: Path, app: str) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, "ORDERPAY_DATA_DIR": str(data_dir), "ORDERPAY_LOG_JSON": "true"}
+        self.env.pop("ORDERPAY_DATABASE_URL", None)
+        self.process = subprocess.Popen([*ORDERPAY, "serve", "--app", app, "--port", str(self.port)], env=self.env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.base_url}/health/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"orderpay serve did not become ready: {self.process.communicate()}")
+            time.sleep(0.1)
+
+    def token(self, user: str) -> str:
+        done = subprocess.run([*ORDERPAY, "token", "--user", user], env=self.env, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    def stop(self) -> tuple[int, str, str]:
+        self.process.send_signal(signal.SIGTERM)
+        out, err = self.process.communicate(timeout=30)
+        return self.process.returncode, out, err
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[ServeProcess]:
+    process = ServeProcess(tmp_path, "airbnb")
+    try:
+        yield process
+    finally:
+        if process.process.poll() is None:
+            process.process.kill()
+            process.process.communicate()
+
+
+def test_serve_token_and_demo_orders_then_a_graceful_stop(serve: ServeProcess, tmp_path: Path) -> None:
+    headers = {"Authorization": f"Bearer {serve.token('alice')}", "X-Request-ID": "trace-42"}
+    listed = httpx.get(f"{serve.base_url}/bookingmanagement-api/v1/reservations", headers=headers)
+    assert listed.status_code == 200
+    assert listed.json()["rowCount"] == 2  # alice's two demo reservations
+    assert listed.headers["x-request-id"] == "trace-42" and listed.json()["requestId"] == "trace-42"
+    assert all(r["_paymentConfirmation"] == "pending" for r in listed.json()["reservations"])
+
+    code, out, err = serve.stop()
+    assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once shutdown has finished
+    assert "serving app `airbnb`" in out
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(line["message"] == "Application shutdown complete." for line in lines)
+    access = [line for line in lines if line.get("logger") == "orderpay.access" and line.get("requestId") == "trace-42"]
+    assert access and access[0]["status"] == 200 and access[0]["path"].endswith("/reservations")
+
+    again = ServeProcess(tmp_path, "airbnb")  # demo data is created once, not on every start
+    try:
+        relisted = httpx.get(f"{again.base_url}/bookingmanagement-api/v1/reservations",
+                             headers={"Authorization": f"Bearer {again.token('alice')}"})
+        assert relisted.json()["rowCount"] == 2
+    finally:
+        again.stop()
+
+
+def test_health_probes_and_docs(serve: ServeProcess) -> None:
+    assert httpx.get(f"{serve.base_url}/health/live").json() == {"status": "ok"}
+    assert httpx.get(f"{serve.base_url}/health/ready").json()["database"] == "ok"
+    spec = httpx.get(f"{serve.base_url}/openapi.json").json()
+    assert "/bookingmanagement-api/v1/reservations/{reservationId}" in spec["paths"]
+    assert httpx.get(f"{serve.base_url}/docs").status_code == 200
+
+
+def test_token_for_an_unknown_user_names_the_demo_users(tmp_path: Path) -> None:
+    done = subprocess.run([*ORDERPAY, "token", "--user", "mallory"], capture_output=True, text=True,
+                          env={**os.environ, "ORDERPAY_DATA_DIR": str(tmp_path)})
+    assert done.returncode == 2 and "alice" in done.stderr
+
+
+def test_production_settings_turn_the_development_identity_provider_off(tmp_path: Path) -> None:
+    done = subprocess.run([*ORDERPAY, "token", "--user", "alice"], capture_output=True, text=True,
+                          env={**os.environ, "ORDERPAY_DATA_DIR": str(tmp_path), "ORDERPAY_ENVIRONMENT": "production"})
+    assert done.returncode == 1 and "off" in done.stderr
