@@ -22,6 +22,7 @@ from payment_core.spec import PAYMENT_CONFIRMATION, DataObjectSpec, ServiceSpec
 
 FILTERABLE = {"string", "enum", "integer", "double", "boolean", "id", "date"}
 MAX_PAGE_ROWS = 500
+MAX_PAGE_NUMBER = 1_000_000
 
 
 def utcnow() -> datetime:
@@ -84,7 +85,7 @@ class ObjectStore:
         out: dict[str, Any] = {"id": str(data["id"])}
         for name, field in self.obj.fields.items():
             value = data.get(name)
-            out[name] = _json_value(value)
+            out[name] = json_value(value)
             if field.type == "enum":
                 out[f"{name}_idx"] = field.values.index(value) if value in (field.values or ()) else None
         if self.obj.is_order:
@@ -139,8 +140,8 @@ class ObjectStore:
         return self.to_api(row)
 
     async def list(self, session: Session, query: ListQuery) -> Page:
-        if query.page_number < 1:
-            raise BadInput("pageNumber: must be 1 or more", field="pageNumber")
+        if not 1 <= query.page_number <= MAX_PAGE_NUMBER:
+            raise BadInput(f"pageNumber: must be between 1 and {MAX_PAGE_NUMBER}", field="pageNumber")
         if not 1 <= query.page_row_count <= MAX_PAGE_ROWS:
             raise BadInput(f"pageRowCount: must be between 1 and {MAX_PAGE_ROWS}", field="pageRowCount")
         where = and_(self._visible(session), *self._filters(query.filters))
@@ -186,7 +187,7 @@ class ObjectStore:
     def _storable(self, values: dict[str, Any]) -> dict[str, Any]:
         # JSON columns hold JSON: ids and dates inside arrays are stored as text.
         return {
-            name: _json_value(value) if name in self.obj.fields and self.obj.fields[name].type == "array" else value
+            name: json_value(value) if name in self.obj.fields and self.obj.fields[name].type == "array" else value
             for name, value in values.items()
         }
 
@@ -231,13 +232,13 @@ class ObjectStore:
         return order
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, list):
-        return [_json_value(v) for v in value]
+        return [json_value(v) for v in value]
     return value
 
 

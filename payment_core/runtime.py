@@ -3,8 +3,10 @@ the identity keys. The REST API, the MCP server and the CLI share one Runtime.""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import MetaData
@@ -13,6 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from payment_core.db import create_engine, create_schema
 from payment_core.identity import DevTokenIssuer, SigningKey, TokenVerifier, load_or_create_signing_key
 from payment_core.objects import ObjectStore
+from payment_core.payments import PaymentService
+from payment_core.payments.gateway import StripeGateway
+from payment_core.payments.setup import StripeSetup, stripe_setup
+from payment_core.payments.throttle import Throttle
+from payment_core.relay import OutboxRelay, load_callable
 from payment_core.schema import build_tables
 from payment_core.settings import Settings
 from payment_core.spec import LoadedApp, load_app
@@ -45,7 +52,10 @@ class Runtime:
     metadata: MetaData
     verifier: TokenVerifier
     issuer: DevTokenIssuer | None
-    stores: dict[str, ObjectStore] = field(default_factory=dict)
+    stores: dict[str, ObjectStore]
+    stripe: StripeSetup
+    payments: PaymentService
+    relay: OutboxRelay
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -53,6 +63,16 @@ class Runtime:
         key = load_or_create_signing_key(signing_key_path(settings)) if settings.dev_identity_enabled else None
         engine = create_engine(settings.resolved_database_url(app.codename))
         metadata, tables = build_tables(app.spec)
+        stores = {obj.name: ObjectStore(engine, service, obj, tables[obj.name]) for service, obj in app.spec.objects()}
+        services = dict.fromkeys(service.route_prefix for service, _ in app.spec.order_objects())
+        stripe = stripe_setup(settings, [f"{prefix}/stripe-webhook" for prefix in services])
+        gateway = StripeGateway(stripe.secret_key, stripe.publishable_key, api_base=stripe.api_base,
+                                timeout=settings.stripe_timeout_seconds)
+        payments = PaymentService(
+            engine=engine, app=app, stores=stores, metadata=metadata, gateway=gateway,
+            webhook_secrets=stripe.webhook_secrets, webhook_tolerance=settings.stripe_webhook_tolerance_seconds,
+            throttle=Throttle(settings.payment_attempts_per_minute),
+        )
         return cls(
             settings=settings,
             app=app,
@@ -60,7 +80,10 @@ class Runtime:
             metadata=metadata,
             verifier=token_verifier(settings, key),
             issuer=dev_issuer(settings, key) if key else None,
-            stores={obj.name: ObjectStore(engine, service, obj, tables[obj.name]) for service, obj in app.spec.objects()},
+            stores=stores,
+            stripe=stripe,
+            payments=payments,
+            relay=build_relay(settings, app, engine, payments),
         )
 
     async def start(self) -> None:
@@ -72,8 +95,35 @@ class Runtime:
             if created:
                 log.info("demo data created", extra={"records": created})
 
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Runtime]:
+        """Start, relay events while the body runs, then close."""
+        await self.start()
+        try:
+            async with self.relay.running():
+                yield self
+        finally:
+            await self.close()
+
     async def close(self) -> None:
+        await self.payments.gateway.close()
         await self.engine.dispose()
 
     def store(self, object_name: str) -> ObjectStore:
         return self.stores[object_name]
+
+
+def build_relay(settings: Settings, app: LoadedApp, engine: AsyncEngine, payments: PaymentService) -> OutboxRelay:
+    """The relay with each order object's edge function subscribed to its payment events, and the broker."""
+    relay = OutboxRelay(engine, payments.outbox, idle_seconds=settings.relay_interval_seconds)
+    for service, obj in app.spec.order_objects():
+        if obj.order.edgeFunctionOnStatusChange:
+            topics = {payments.topics.payment(service.name, obj.name, e) for e in ("started", "refreshed", "calledback")}
+            relay.subscribe(topics, load_callable(obj.order.edgeFunctionOnStatusChange),
+                            name=obj.order.edgeFunctionOnStatusChange)
+    if settings.broker_url:
+        from payment_core.brokers import publisher_for
+
+        relay.publishers.append(publisher_for(settings.broker_url, stream=settings.broker_stream or f"orderpay-{app.codename}",
+                                              subjects=payments.topic_names()))
+    return relay

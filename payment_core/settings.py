@@ -7,10 +7,10 @@ development identity provider.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -36,9 +36,40 @@ class Settings(BaseSettings):
     auth_jwks_url: str | None = Field(None, description="JWKS URL of the external issuer (production).")
     dev_token_ttl_seconds: int = Field(8 * 3600, gt=0, description="Lifetime of development tokens.")
 
+    stripe_secret_key: str | None = Field(
+        None, description="Stripe secret key (sk_test_… / sk_live_…). Unset: the offline sandbox is started and used."
+    )
+    stripe_publishable_key: str | None = Field(None, description="Stripe publishable key given to the browser.")
+    stripe_webhook_secrets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Webhook signing secrets (whsec_…), comma-separated; several during a rotation. None: webhooks are refused.",
+    )
+    stripe_api_base: str | None = Field(
+        None, description="Base URL of a Stripe-compatible API (stripe-mock, localstripe, a standalone sandbox)."
+    )
+    stripe_webhook_tolerance_seconds: int = Field(300, gt=0, description="Oldest (and furthest future) signature timestamp accepted.")
+    stripe_timeout_seconds: float = Field(20.0, gt=0, description="Timeout of one call to Stripe.")
+    payment_attempts_per_minute: int = Field(
+        10, gt=0, description="Card additions and payment starts one user may make per minute; more get 429 (card testing)."
+    )
+    sandbox_deliver_twice: bool = Field(False, description="The embedded sandbox delivers every webhook twice.")
+
+    broker_url: str | None = Field(
+        None, description="Where payment events are published: nats://host:4222 (JetStream) or kafka://host:9092. Unset: in-process only."
+    )
+    broker_stream: str | None = Field(None, description="JetStream stream name; default orderpay-<app>.")
+    relay_interval_seconds: float = Field(0.2, gt=0, description="How often the outbox relay looks for new events when idle.")
+
     max_body_bytes: int = Field(1_048_576, gt=0, description="Requests with a larger body get 413.")
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="Structured JSON log lines (false: plain text).")
+
+    @field_validator("stripe_webhook_secrets", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("data_dir")
     @classmethod
@@ -48,6 +79,11 @@ class Settings(BaseSettings):
     @property
     def dev_identity_enabled(self) -> bool:
         return self.environment == "development" and self.auth_jwks_url is None
+
+    @property
+    def uses_sandbox(self) -> bool:
+        """No Stripe key configured: the offline sandbox, served inside this process, plays Stripe."""
+        return self.stripe_secret_key is None
 
     @property
     def embedded_database(self) -> bool:

@@ -50,7 +50,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 def start_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,
                  app: str, **overrides: object) -> Iterator[LiveServer]:
-    settings = make_settings(request, backend, app, tmp_path_factory.mktemp(f"{app}-{backend}"), **overrides)
+    settings = make_settings(request, backend, app, tmp_path_factory.mktemp(f"{Path(app).stem}-{backend}"), **overrides)
     server = LiveServer.start(settings)
     try:
         yield server

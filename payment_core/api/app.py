@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -11,6 +11,9 @@ from payment_core.api.errors import install_error_handlers
 from payment_core.api.health import health_router
 from payment_core.api.middleware import BodyLimitMiddleware, CaseInsensitivePaths, RequestContextMiddleware
 from payment_core.api.objects import object_router
+from payment_core.api.payments import card_router, config_router, payment_router, service_payment_router
+from payment_core.payments.setup import SANDBOX_PREFIX
+from payment_core.sandbox import create_sandbox_app
 from payment_core.runtime import Runtime
 from payment_core.settings import Settings
 
@@ -19,13 +22,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = Runtime.create(settings)
 
+    sandbox = create_sandbox_app(runtime.stripe.sandbox) if runtime.stripe.sandbox else None
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(runtime.running())
+            if sandbox is not None:  # a mounted app gets no lifespan of its own
+                await stack.enter_async_context(sandbox.state.sandbox.running())
             yield
-        finally:
-            await runtime.close()
 
     spec = runtime.app.spec
     app = FastAPI(
@@ -36,9 +41,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    routers = [health_router(), auth_router(runtime), *(object_router(s, spec.version) for s in runtime.stores.values())]
+    routers = [health_router(), auth_router(runtime), config_router(),
+               *(object_router(s, spec.version) for s in runtime.stores.values())]
+    payments = runtime.payments
+    for service in {service.name: service for service, _ in spec.order_objects()}.values():
+        routers += [card_router(service, payments), service_payment_router(service, payments, spec.version)]
+    for order in payments.orders.values():
+        routers.append(payment_router(order.store.service, payments, order, spec.version))
     for router in routers:
         app.include_router(router)
+    if sandbox is not None:
+        app.mount(SANDBOX_PREFIX, sandbox)
     app.add_middleware(CaseInsensitivePaths, templates=[route.path for r in routers for route in r.routes])
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

@@ -1,0 +1,58 @@
+"""Payment events: rows of an outbox table, written in the same transaction as the
+change they describe, under the seeds' topic names. A relay publishes them later
+(at least once), so an event exists exactly when its change was committed."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Integer, MetaData, String, Table, Text, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+JSON_TYPE = JSON().with_variant(JSONB(), "postgresql")
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    table = Table(
+        "sys_outbox",
+        metadata,
+        Column("id", Uuid(as_uuid=True), primary_key=True),  # the event id subscribers deduplicate on
+        Column("topic", String(255), nullable=False),
+        Column("key", String(255), nullable=True),
+        Column("payload", JSON_TYPE, nullable=False),
+        Column("createdAt", DateTime(timezone=True), nullable=False),
+        Column("availableAt", DateTime(timezone=True), nullable=False),  # later after a failed delivery
+        Column("publishedAt", DateTime(timezone=True), nullable=True),
+        Column("attempts", Integer(), nullable=False, default=0),
+        Column("lastError", Text(), nullable=True),
+    )
+    Index("ix_sys_outbox_pending", table.c.publishedAt, table.c.availableAt)
+    return table
+
+
+class Topics:
+    """The seeds' topic names for one app: `{project}-{service}-service-...`, all lowercase."""
+
+    def __init__(self, codename: str) -> None:
+        self.codename = codename.lower()
+
+    def payment(self, service: str, object_name: str, event: str) -> str:
+        """`started`, `refreshed` or `calledback` of an order object's payment."""
+        return f"{self.codename}-{service.lower()}-service-{object_name.lower()}payment-{event}"
+
+    def dbevent(self, service: str, system_object: str, event: str) -> str:
+        """`created`, `updated` or `deleted` of a system object such as `sys_paymentMethod`."""
+        return f"{self.codename}-{service.lower()}-service-dbevent-{system_object.lower()}-{event}"
+
+
+async def write_event(conn: AsyncConnection, table: Table, topic: str, payload: dict[str, Any],
+                      *, key: str | None = None) -> uuid.UUID:
+    event_id = uuid.uuid4()
+    now = datetime.now(timezone.utc)
+    await conn.execute(table.insert().values(
+        id=event_id, topic=topic, key=key, payload={"eventId": str(event_id), **payload},
+        createdAt=now, availableAt=now, attempts=0,
+    ))
+    return event_id

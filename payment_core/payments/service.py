@@ -1,0 +1,619 @@
+"""The StripeOrder payment flow of seeds 002/004: saved cards, start, refresh, webhooks.
+
+Framework-free: the REST API and the MCP server call these coroutines with the
+caller's Session. Money only moves in `start_payment`, which the REST API exposes
+to the buyer's own UI and the MCP server never calls.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import stripe
+from sqlalchemy import MetaData, Table, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from payment_core.errors import BadInput, Conflict, Forbidden, NotFound, OrderPayError
+from payment_core.events import Topics, outbox_table, write_event
+from payment_core.identity import Session
+from payment_core.objects import ObjectStore, iso, utcnow
+from payment_core.payments.gateway import CardDeclined, StripeGateway
+from payment_core.payments.money import json_number, normalize_currency, to_major_units, to_minor_units
+from payment_core.payments.records import SystemStore
+from payment_core.payments.tables import (
+    payment_customer_table,
+    payment_method_table,
+    payment_object_name,
+    payment_table,
+    webhook_delivery_table,
+)
+from payment_core.payments.throttle import Throttle
+from payment_core.payments.transitions import Transition, apply_intent
+from payment_core.spec import PAYMENT_CONFIRMATION, LoadedApp, OrderScripts
+
+log = logging.getLogger("orderpay.payments")
+
+
+class WebhookRejected(OrderPayError):
+    """A delivery that is not from Stripe (or not for us in a way we must refuse): 400."""
+
+    status = 400
+    code = "webhook_rejected"
+
+
+class WebhookNotReady(OrderPayError):
+    """Ours, but not applicable yet (its payment record is not committed): 503, so Stripe retries."""
+
+    status = 503
+    code = "webhook_not_ready"
+
+
+@dataclass(frozen=True)
+class CheckoutSummary:
+    object_name: str
+    service_name: str
+    order: dict[str, Any]
+    amount: Decimal  # major units
+    currency: str  # upper-case ISO code
+    description: str
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    order: dict[str, Any]
+    payment_result: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    event_id: str
+    status: str  # processed | ignored | duplicate
+
+
+@dataclass(frozen=True)
+class OrderPayments:
+    """Everything the flow needs about one order object."""
+
+    store: ObjectStore
+    scripts: OrderScripts
+    table: Table  # sys_{object}Payment
+    records: SystemStore
+
+    @property
+    def name(self) -> str:
+        return self.store.obj.name
+
+    @property
+    def service_name(self) -> str:
+        return self.store.service.name
+
+
+class PaymentService:
+    def __init__(self, *, engine: AsyncEngine, app: LoadedApp, stores: dict[str, ObjectStore], metadata: MetaData,
+                 gateway: StripeGateway, webhook_secrets: list[str], webhook_tolerance: int, throttle: Throttle) -> None:
+        self.engine, self.app, self.gateway, self.throttle = engine, app, gateway, throttle
+        self.webhook_secrets, self.webhook_tolerance = webhook_secrets, webhook_tolerance
+        self.topics = Topics(app.codename)
+        self.outbox = outbox_table(metadata)
+        self.deliveries = webhook_delivery_table(metadata)
+        orders = app.spec.order_objects()
+        # Payment customers and methods are one set for the whole app, named after its first order service.
+        home = orders[0][0].name if orders else app.spec.services[0].name
+        self.customers = SystemStore(engine, payment_customer_table(metadata), self.outbox,
+                                     self.topics.dbevent(home, "sys_paymentCustomer", "").rstrip("-"))
+        self.methods = SystemStore(engine, payment_method_table(metadata), self.outbox,
+                                   self.topics.dbevent(home, "sys_paymentMethod", "").rstrip("-"))
+        self.orders: dict[str, OrderPayments] = {}
+        for service, obj in orders:
+            table = payment_table(metadata, obj)
+            topic = self.topics.dbevent(service.name, payment_object_name(obj), "").rstrip("-")
+            self.orders[obj.name] = OrderPayments(stores[obj.name], app.order_scripts[obj.name], table,
+                                                  SystemStore(engine, table, self.outbox, topic))
+
+    def topic_names(self) -> list[str]:
+        """Every topic this app's payment flow writes to."""
+        names = [self.topics.payment(p.service_name, p.name, event)
+                 for p in self.orders.values() for event in ("started", "refreshed", "calledback")]
+        stores = [self.customers, self.methods, *(p.records for p in self.orders.values())]
+        names += [f"{store.topic}-{event}" for store in stores for event in ("created", "updated", "deleted")]
+        return names
+
+    def order_payments(self, object_name: str) -> OrderPayments:
+        for name, payments in self.orders.items():
+            if name.lower() == object_name.lower():
+                return payments
+        raise NotFound(f"`{object_name}` is not an order object of this app")
+
+    # -- saved cards ---------------------------------------------------------
+
+    async def list_payment_methods(self, session: Session) -> list[dict[str, Any]]:
+        return await self.methods.list_by_query({"userId": uuid.UUID(session.user_id)}, newest_first=False)
+
+    async def add_payment_method(self, session: Session, payment_method_id: Any) -> dict[str, Any]:
+        pm_id = _stripe_id(payment_method_id, "pm_", "paymentMethodId")
+        self.throttle.check(session.user_id, "card")
+        user = uuid.UUID(session.user_id)
+        async with self.engine.connect() as conn:
+            existing = (await conn.execute(select(self.methods.table).where(self.methods.table.c.paymentMethodId == pm_id))).first()
+        if existing is not None and existing.userId != user:
+            raise NotFound("paymentMethodId: no such payment method", field="paymentMethodId")
+        customer_id = await self._customer_id(session)
+        method = await self.gateway.retrieve_payment_method(pm_id)
+        attached_to = method.get("customer")
+        if attached_to and attached_to != customer_id:
+            raise NotFound("paymentMethodId: no such payment method", field="paymentMethodId")
+        if method.get("type") != "card" or not method.get("card"):
+            raise BadInput("paymentMethodId: only cards can be saved", field="paymentMethodId")
+        if not attached_to:
+            method = await self.gateway.attach_payment_method(pm_id, customer_id)
+        pm_id = method["id"]  # a test id such as pm_card_visa becomes a real payment method when attached
+        billing = method.get("billing_details") or {}
+        values = {
+            "paymentMethodId": pm_id, "userId": user, "customerId": customer_id, "platform": "stripe", "_owner": user,
+            "cardHolderName": billing.get("name"), "cardHolderZip": (billing.get("address") or {}).get("postal_code"),
+            "cardInfo": _card_info(method["card"]), "isActive": True,
+        }
+        if existing is not None:  # saved before and deleted since: bring it back
+            restored = await self.methods.update_by_id(existing.id, values, include_inactive=True)
+            assert restored is not None
+            return restored
+        try:
+            return await self.methods.create(values)
+        except IntegrityError:  # the same card added twice at once: one row
+            again = await self.methods.get_by_query({"paymentMethodId": pm_id})
+            if again is None or again["userId"] != session.user_id:
+                raise NotFound("paymentMethodId: no such payment method", field="paymentMethodId") from None
+            return again
+
+    async def delete_payment_method(self, session: Session, payment_method_id: Any) -> dict[str, Any]:
+        pm_id = _stripe_id(payment_method_id, "pm_", "paymentMethodId")
+        record = await self.methods.get_by_query({"paymentMethodId": pm_id, "userId": uuid.UUID(session.user_id)})
+        if record is None:
+            raise NotFound("paymentMethodId: no saved card with this id", field="paymentMethodId")
+        await self.gateway.detach_payment_method(pm_id)
+        deleted = await self.methods.delete_by_id(record["id"])
+        return deleted or record
+
+    async def _customer_id(self, session: Session) -> str:
+        """The user's Stripe customer, created once (the idempotency key makes concurrent first uses agree)."""
+        user = uuid.UUID(session.user_id)
+        found = await self.customers.get_by_query({"userId": user})
+        if found:
+            return found["customerId"]
+        customer_id = await self.gateway.create_customer(
+            user_id=session.user_id, email=session.email, name=session.full_name,
+            idempotency_key=f"orderpay-{self.app.codename}-customer-{session.user_id}",
+        )
+        try:
+            await self.customers.create({"userId": user, "customerId": customer_id, "platform": "stripe", "_owner": user})
+        except IntegrityError:
+            pass  # created concurrently by the same user's other request: same customer id
+        return customer_id
+
+    # -- checkout --------------------------------------------------------------
+
+    async def checkout_summary(self, session: Session, object_name: str, order_id: str) -> CheckoutSummary:
+        """What paying this order would charge; refuses orders that cannot be paid. Charges nothing."""
+        payments = self.order_payments(object_name)
+        order = await payments.store.get(session, order_id)
+        summary = self._summary(payments, order)
+        if order.get(PAYMENT_CONFIRMATION) == "paid":
+            raise Conflict("this order is already paid")
+        record = await payments.records.get_by_query({"orderId": uuid.UUID(order["id"])})
+        if record and record["paymentStatus"] in ("processing", "requires_capture"):
+            raise Conflict("a payment for this order is already processing")
+        return summary
+
+    def _summary(self, payments: OrderPayments, order: dict[str, Any]) -> CheckoutSummary:
+        context = {payments.name: order}
+        scripts, config = payments.scripts, payments.store.obj.order
+        currency = normalize_currency(scripts.currency.evaluate(context))
+        amount_minor = to_minor_units(scripts.amount.evaluate(context), currency, config.amountUnit)
+        description = scripts.description.evaluate(context)
+        return CheckoutSummary(
+            object_name=payments.name, service_name=payments.service_name, order=order,
+            amount=to_major_units(amount_minor, currency), currency=currency,
+            description=description if isinstance(description, str) else str(description), amount_minor=amount_minor,
+        )
+
+    async def start_payment(self, session: Session, object_name: str, order_id: str, params: Any) -> PaymentOutcome:
+        """Create and confirm the PaymentIntent with the buyer's saved card, in one step (seed 002)."""
+        user_params = _payment_user_params(params)
+        payments = self.order_payments(object_name)
+        self.throttle.check(session.user_id, "payment")
+        order = await payments.store.get(session, order_id)
+        owner = order.get(payments.store.obj.owner_property)
+        if owner != session.user_id and not session.is_super_admin:
+            raise NotFound()
+        method = await self.methods.get_by_query(
+            {"paymentMethodId": user_params["paymentMethodId"], "userId": uuid.UUID(session.user_id)})
+        if method is None:
+            raise NotFound("paymentMethodId: no saved card with this id", field="paymentMethodId")
+        summary = self._summary(payments, order)
+        record = await self._claim_attempt(payments, session, summary, method, user_params)
+        intent_params = {
+            "amount": summary.amount_minor, "currency": summary.currency.lower(), "customer": method["customerId"],
+            "payment_method": method["paymentMethodId"], "description": summary.description[:1000],
+            "payment_method_types": ["card"],
+            "metadata": {
+                "orderpayApp": self.app.codename, "orderpayObject": payments.name, "orderId": order["id"],
+                "orderpayAttempt": str(record["attempt"]), "checkoutName": payments.store.obj.order.orderName,
+                "order": f"{payments.service_name}-{payments.name}-order",
+            },
+        }
+        if user_params.get("return_url"):
+            intent_params["return_url"] = user_params["return_url"]
+        try:
+            intent = await self.gateway.create_and_confirm(intent_params, idempotency_key=record["idempotencyKey"])
+        except CardDeclined as declined:
+            if declined.intent is not None:
+                outcome = await self._apply(payments, declined.intent, "started", user_params=user_params, session=session)
+            else:
+                outcome = PaymentOutcome(await payments.store.get(session, order_id), None)
+                await payments.records.update_by_query(
+                    {"id": uuid.UUID(record["id"])},
+                    {"attemptState": "settled", "lastError": {"code": declined.code, "message": declined.message}})
+            return PaymentOutcome(outcome.order, _payment_error(declined))
+        return await self._apply(payments, intent, "started", user_params=user_params, session=session)
+
+    async def _claim_attempt(self, payments: OrderPayments, session: Session, summary: CheckoutSummary,
+                             method: dict[str, Any], user_params: dict[str, Any]) -> dict[str, Any]:
+        """Reserve the payment attempt and its idempotency key before calling Stripe.
+
+        A retry of an attempt whose outcome is unknown (a timeout, a double click) with the same
+        card reuses its key, so Stripe answers it without charging twice; a new card after a
+        failure is a new attempt with a new key.
+        """
+        order_uuid = uuid.UUID(summary.order["id"])
+        for _ in range(5):
+            record = await payments.records.get_by_query({"orderId": order_uuid})
+            if record is None:
+                try:
+                    record = await payments.records.create({
+                        "orderId": order_uuid, "ownerId": uuid.UUID(session.user_id), "_owner": uuid.UUID(session.user_id),
+                        "paymentStatus": "requires_payment_method", "statusLiteral": "started", "stage": 0, "attempt": 0,
+                        "attemptState": "settled",
+                    })
+                except IntegrityError:
+                    continue  # created by a concurrent click; read it again
+            if record["statusLiteral"] == "success" or summary.order.get(PAYMENT_CONFIRMATION) == "paid":
+                raise Conflict("this order is already paid")
+            if record["paymentStatus"] in ("processing", "requires_capture"):
+                raise Conflict("a payment for this order is already processing")
+            if record["attemptState"] == "calling":
+                if record["paymentMethodId"] == method["paymentMethodId"] and record["amount"] == summary.amount_minor:
+                    return record  # the same attempt again: same idempotency key
+                raise Conflict("the previous payment attempt is still being confirmed; try again in a moment")
+            if record["paymentStatus"] == "requires_action" and record["paymentId"]:
+                # An unfinished 3-D Secure attempt must not be completable once a new one starts.
+                await self._cancel_abandoned(payments, record["paymentId"])
+            attempt = record["attempt"] + 1
+            claimed = {
+                "attempt": attempt, "attemptState": "calling", "paymentId": None, "stage": 0,
+                "paymentStatus": "requires_payment_method", "statusLiteral": "started",
+                "idempotencyKey": f"orderpay-{self.app.codename}-{payments.name}-{order_uuid}-{attempt}",
+                "paymentMethodId": method["paymentMethodId"], "amount": summary.amount_minor,
+                "currency": summary.currency, "redirectUrl": user_params.get("return_url"), "lastError": None,
+            }
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    update(payments.table)
+                    .where(payments.table.c.id == uuid.UUID(record["id"]),
+                           payments.table.c.recordVersion == record["recordVersion"])
+                    .values(**claimed, updatedAt=utcnow(), recordVersion=payments.table.c.recordVersion + 1)
+                    .returning(*payments.table.c)
+                )
+                row = result.first()
+                if row is not None:
+                    claimed_record = payments.records.to_api(row)
+                    await write_event(conn, self.outbox, f"{payments.records.topic}-updated", {"record": claimed_record},
+                                      key=claimed_record["id"])
+                    return claimed_record
+        raise Conflict("this order's payment is changing right now; try again")
+
+    async def _cancel_abandoned(self, payments: OrderPayments, intent_id: str) -> None:
+        try:
+            intent = await self.gateway.cancel_intent(intent_id)
+        except (BadInput, Conflict):
+            intent = await self.gateway.retrieve_intent(intent_id)  # it moved on meanwhile: take its real state
+        await self._apply(payments, intent, "refreshed")
+
+    async def refresh_payment(self, session: Session, object_name: str, order_id: str) -> PaymentOutcome:
+        """Fetch the current intent from Stripe and apply it (seed 004's refresh API, for polling)."""
+        payments = self.order_payments(object_name)
+        order = await payments.store.get(session, order_id)
+        record = await payments.records.get_by_query({"orderId": uuid.UUID(order["id"])})
+        if record is None or not record["paymentId"]:
+            return PaymentOutcome(order, self._result(payments, record, None) if record else None)
+        intent = await self.gateway.retrieve_intent(record["paymentId"])
+        return await self._apply(payments, intent, "refreshed", session=session)
+
+    async def _apply(self, payments: OrderPayments, intent: dict[str, Any], event: str, *,
+                     user_params: dict[str, Any] | None = None, webhook: dict[str, Any] | None = None,
+                     attempt: int | None = None, session: Session | None = None) -> PaymentOutcome:
+        order_id = uuid.UUID(intent.get("metadata", {}).get("orderId") or "00000000-0000-0000-0000-000000000000")
+        async with self.engine.begin() as conn:
+            transition = await apply_intent(conn, payments=payments.table, store=payments.store,
+                                            scripts=payments.scripts, order_id=order_id, intent=intent, attempt=attempt)
+            if transition is not None:
+                await self._record_transition(conn, payments, transition, intent, event, user_params, webhook, session)
+        record = await payments.records.get_by_query({"orderId": order_id})
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(payments.store.table).where(payments.store.table.c.id == order_id))).first()
+        order = payments.store.to_api(row) if row else {}
+        return PaymentOutcome(order, self._result(payments, record, intent, user_params))
+
+    async def _record_transition(self, conn: Any, payments: OrderPayments, transition: Transition, intent: dict[str, Any],
+                                 event: str, user_params: dict[str, Any] | None, webhook: dict[str, Any] | None,
+                                 session: Session | None) -> None:
+        record = payments.records.from_columns(transition.record)
+        await write_event(conn, self.outbox, f"{payments.records.topic}-updated", {"record": record}, key=record["id"])
+        # The seeds' edge-function request: the latest order under its object name, and the session if any.
+        payload: dict[str, Any] = {payments.name: transition.order, "session": _session_json(session)}
+        if webhook is not None:
+            payload["webhookData"] = webhook
+        else:
+            payload["paymentResult"] = self._result(payments, record, intent, user_params, with_secret=False)
+        topic = self.topics.payment(payments.service_name, payments.name, event)
+        await write_event(conn, self.outbox, topic, payload, key=transition.order["id"])
+        log.info("payment transition", extra={"object": payments.name, "orderId": transition.order["id"],
+                                              "paymentId": intent["id"], "status": intent["status"], "via": event})
+
+    def _result(self, payments: OrderPayments, record: dict[str, Any] | None, intent: dict[str, Any] | None,
+                user_params: dict[str, Any] | None = None, *, with_secret: bool = True) -> dict[str, Any] | None:
+        """The seeds' paymentResult."""
+        if record is None:
+            return None
+        status = intent["status"] if intent else record["paymentStatus"]
+        currency = (record.get("currency") or (intent or {}).get("currency") or "").upper()
+        amount = to_major_units(record["amount"], currency) if record.get("amount") is not None and currency else None
+        info = None
+        if intent is not None:
+            info = {"paymentIntentId": intent["id"], "status": intent["status"], "publicKey": self.gateway.publishable_key,
+                    "clientSecret": intent.get("client_secret") if with_secret else None}
+            if intent.get("next_action"):
+                info["nextAction"] = intent["next_action"]
+        return {
+            "success": intent is not None and record["statusLiteral"] != "failed",
+            "paymentTicketId": record["id"],
+            "orderId": record["orderId"],
+            "paymentId": record["paymentId"],
+            "paymentStatus": status,
+            "paymentIntentInfo": info,
+            "statusLiteral": record["statusLiteral"],
+            "amount": json_number(amount) if amount is not None else None,
+            "currency": currency or None,
+            "description": (intent or {}).get("description"),
+            "metadata": (intent or {}).get("metadata"),
+            "paymentUserParams": user_params,
+        }
+
+    # -- webhooks --------------------------------------------------------------
+
+    async def handle_webhook(self, payload: bytes, signature: str | None, *,
+                             expected: tuple[str, str] | None = None) -> WebhookOutcome:
+        """Verify, store, then apply a Stripe webhook delivery.
+
+        Stored before processing; applied in one transaction with its events, so a failure half
+        way applies nothing and the delivery (kept as `failed`) is processed again on Stripe's retry.
+        """
+        event = self._verify(payload, signature)
+        event_id, event_type = event["id"], event["type"]
+        status = await self._store_delivery(event_id, event_type, payload)
+        if status in ("processed", "ignored"):
+            return WebhookOutcome(event_id, "duplicate")
+        try:
+            outcome = await self._process(event, expected)
+        except Exception as exc:
+            await self._finish_delivery(event_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, OrderPayError):
+                raise
+            log.exception("webhook processing failed", extra={"eventId": event_id})
+            raise
+        await self._finish_delivery(event_id, outcome)
+        return WebhookOutcome(event_id, outcome)
+
+    def _verify(self, payload: bytes, signature: str | None) -> dict[str, Any]:
+        if not self.webhook_secrets:
+            raise WebhookRejected("webhooks are refused: no signing secret is configured")
+        if not signature:
+            raise WebhookRejected("missing Stripe-Signature header")
+        timestamps = [part[2:] for part in signature.split(",") if part.startswith("t=")]
+        if not timestamps or not timestamps[0].isdigit():
+            raise WebhookRejected("malformed Stripe-Signature header")
+        if int(timestamps[0]) > time.time() + self.webhook_tolerance:
+            raise WebhookRejected("the signature's timestamp is in the future")
+        text = payload.decode("utf-8", errors="replace")
+        for secret in self.webhook_secrets:  # several during a secret rotation
+            try:
+                stripe.WebhookSignature.verify_header(text, signature, secret, self.webhook_tolerance)
+                break
+            except stripe.SignatureVerificationError:
+                continue
+        else:
+            raise WebhookRejected("the signature does not match (wrong secret, altered body or too old)")
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            raise WebhookRejected("the body is not JSON") from None
+        if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+            raise WebhookRejected("the body is not a Stripe event")
+        return event
+
+    async def _store_delivery(self, event_id: str, event_type: str, payload: bytes) -> str:
+        table = self.deliveries
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(table.insert().values(
+                    id=uuid.uuid4(), eventId=event_id, type=event_type, payload=payload.decode("utf-8", "replace"),
+                    status="received", deliveries=1, receivedAt=utcnow()))
+            return "received"
+        except IntegrityError:
+            async with self.engine.begin() as conn:
+                await conn.execute(update(table).where(table.c.eventId == event_id)
+                                   .values(deliveries=table.c.deliveries + 1))
+                return (await conn.execute(select(table.c.status).where(table.c.eventId == event_id))).scalar_one()
+
+    async def _finish_delivery(self, event_id: str, status: str, *, error: str | None = None) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(self.deliveries).where(self.deliveries.c.eventId == event_id)
+                               .values(status=status, lastError=error, processedAt=utcnow()))
+
+    async def _process(self, event: dict[str, Any], expected: tuple[str, str] | None) -> str:
+        if not event["type"].startswith("payment_intent."):
+            return "ignored"
+        intent = (event.get("data") or {}).get("object") or {}
+        metadata = intent.get("metadata") or {}
+        if metadata.get("orderpayApp") != self.app.codename or metadata.get("orderpayObject") not in self.orders:
+            return "ignored"  # not one of ours: Stripe accounts are shared by many systems
+        payments = self.orders[metadata["orderpayObject"]]
+        order_id = metadata.get("orderId", "")
+        if expected is not None and (expected[0].lower() != payments.name.lower() or expected[1] != order_id):
+            raise WebhookRejected("this event belongs to another order")
+        try:
+            order_uuid = uuid.UUID(order_id)
+        except ValueError:
+            return "ignored"
+        record = await payments.records.get_by_query({"orderId": order_uuid})
+        if record is None:
+            raise WebhookNotReady("the payment this event reports is not recorded yet; retry later")
+        attempt = metadata.get("orderpayAttempt")
+        await self._apply(payments, intent, "calledback", webhook=event,
+                          attempt=int(attempt) if attempt and attempt.isdigit() else None)
+        return "processed"
+
+    # -- payment records (seed 004's record APIs) ------------------------------
+
+    async def payment_record(self, session: Session, object_name: str, *, by: str, value: str) -> dict[str, Any]:
+        payments = self.order_payments(object_name)
+        query: dict[str, Any] = {by: _uuid_or_bad(value, by) if by in ("id", "orderId") else value}
+        if not session.is_super_admin:
+            query["ownerId"] = uuid.UUID(session.user_id)
+        record = await payments.records.get_by_query(query)
+        if record is None:
+            raise NotFound()
+        return record
+
+    async def list_payment_records(self, session: Session, object_name: str, *, limit: int, offset: int) -> list[dict[str, Any]]:
+        payments = self.order_payments(object_name)
+        query = {} if session.is_super_admin else {"ownerId": uuid.UUID(session.user_id)}
+        return await payments.records.list_by_query(query, limit=limit, offset=offset)
+
+    async def create_payment_record(self, session: Session, object_name: str, data: Any) -> dict[str, Any]:
+        """A payment record created by a client: only the order and the return page are theirs to set;
+        the payment's state is written by the flow alone."""
+        payments = self.order_payments(object_name)
+        fields = _client_record_fields(data, allowed=("orderId", "redirectUrl"), required=("orderId",))
+        order = await payments.store.get(session, fields["orderId"])
+        user = uuid.UUID(session.user_id)
+        try:
+            return await payments.records.create({
+                "orderId": uuid.UUID(order["id"]), "ownerId": user, "_owner": user, "redirectUrl": fields.get("redirectUrl"),
+                "paymentStatus": "requires_payment_method", "statusLiteral": "started", "stage": 0, "attempt": 0,
+                "attemptState": "settled"})
+        except IntegrityError:
+            raise Conflict("orderId: this order already has a payment record", field="orderId") from None
+
+    async def update_payment_record(self, session: Session, object_name: str, record_id: str, data: Any) -> dict[str, Any]:
+        record = await self.payment_record(session, object_name, by="id", value=record_id)
+        fields = _client_record_fields(data, allowed=("redirectUrl",), required=())
+        updated = await self.order_payments(object_name).records.update_by_id(record["id"], fields)
+        return updated or record
+
+    async def delete_payment_record(self, session: Session, object_name: str, record_id: str) -> dict[str, Any]:
+        record = await self.payment_record(session, object_name, by="id", value=record_id)
+        if record["attemptState"] == "calling" or record["paymentStatus"] in ("processing", "requires_action"):
+            raise Conflict("a payment in progress cannot be deleted")
+        deleted = await self.order_payments(object_name).records.delete_by_id(record["id"])
+        return deleted or record
+
+    async def payment_customer(self, session: Session, user_id: str) -> dict[str, Any]:
+        if user_id != session.user_id and not session.is_super_admin:
+            raise NotFound()
+        record = await self.customers.get_by_query({"userId": _uuid_or_bad(user_id, "userId")})
+        if record is None:
+            raise NotFound()
+        return record
+
+    async def list_payment_customers(self, session: Session, *, limit: int, offset: int) -> list[dict[str, Any]]:
+        if not session.is_super_admin:
+            raise Forbidden("listing payment customers is for administrators")
+        return await self.customers.list_by_query({}, limit=limit, offset=offset)
+
+
+def _session_json(session: Session | None) -> dict[str, Any] | None:
+    if session is None:
+        return None
+    return {"userId": session.user_id, "email": session.email, "fullname": session.full_name, "roles": list(session.roles)}
+
+
+def _stripe_id(value: Any, prefix: str, field: str) -> str:
+    if not isinstance(value, str) or not value.startswith(prefix) or not 3 < len(value) <= 255 or not value.isascii():
+        raise BadInput(f"{field}: must be a Stripe id starting with `{prefix}`", field=field)
+    return value
+
+
+def _uuid_or_bad(value: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise BadInput(f"{field}: must be a UUID", field=field) from None
+
+
+def _payment_user_params(params: Any) -> dict[str, Any]:
+    if not isinstance(params, dict):
+        raise BadInput("paymentUserParams: must be an object with paymentMethodId", field="paymentUserParams")
+    unknown = sorted(set(params) - {"paymentMethodId", "return_url", "storeCard"})
+    if unknown:
+        raise BadInput(f"paymentUserParams.{unknown[0]}: is not a payment parameter", field=f"paymentUserParams.{unknown[0]}")
+    pm = _stripe_id(params.get("paymentMethodId"), "pm_", "paymentUserParams.paymentMethodId")
+    result: dict[str, Any] = {"paymentMethodId": pm}
+    return_url = params.get("return_url")
+    if return_url is not None:
+        if not isinstance(return_url, str) or not return_url.startswith(("http://", "https://")) or len(return_url) > 2000:
+            raise BadInput("paymentUserParams.return_url: must be an http(s) URL", field="paymentUserParams.return_url")
+        result["return_url"] = return_url
+    return result
+
+
+def _client_record_fields(data: Any, *, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise BadInput("the request body must be a JSON object")
+    for name in data:
+        if name not in allowed:
+            raise BadInput(f"{name}: is set by the payment flow, not by clients", field=name)
+    for name in required:
+        if not isinstance(data.get(name), str):
+            raise BadInput(f"{name}: is required", field=name)
+    redirect = data.get("redirectUrl")
+    if redirect is not None and (not isinstance(redirect, str) or not redirect.startswith(("http://", "https://"))):
+        raise BadInput("redirectUrl: must be an http(s) URL", field="redirectUrl")
+    return dict(data)
+
+
+def _card_info(card: dict[str, Any]) -> dict[str, Any]:
+    checks = card.get("checks") or {}
+    return {
+        "brand": card.get("brand"), "last4": card.get("last4"), "funding": card.get("funding"),
+        "exp_month": card.get("exp_month"), "exp_year": card.get("exp_year"),
+        "checks": {"cvc_check": checks.get("cvc_check"), "address_postal_code_check": checks.get("address_postal_code_check")},
+    }
+
+
+def _payment_error(declined: CardDeclined) -> dict[str, Any]:
+    """The seeds' payment-error object, carried inside `paymentResult` of a 200 response."""
+    result: dict[str, Any] = {
+        "result": "ERR", "status": 500, "message": f"Stripe error message: {declined.message}",
+        "errCode": declined.decline_code or declined.code, "date": iso(utcnow()),
+    }
+    if declined.intent is not None:
+        result["paymentId"] = declined.intent["id"]
+        result["paymentStatus"] = declined.intent["status"]
+    return result

@@ -1,0 +1,62 @@
+"""Which Stripe orderpay talks to: real Stripe (or a compatible server) when a secret key is
+set, otherwise the offline sandbox served inside this process at /stripe-sandbox."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from payment_core.sandbox import SandboxConfig, WebhookEndpointConfig
+from payment_core.settings import Settings
+
+SANDBOX_PREFIX = "/stripe-sandbox"
+
+
+@dataclass(frozen=True)
+class StripeSetup:
+    secret_key: str
+    publishable_key: str
+    api_base: str | None  # None: api.stripe.com
+    webhook_secrets: list[str]
+    sandbox: SandboxConfig | None  # set when the sandbox plays Stripe
+
+    @property
+    def stripe_js_url(self) -> str:
+        return f"{self.api_base}/js/v3/" if self.sandbox else "https://js.stripe.com/v3/"
+
+
+def _sandbox_webhook_secret(path: Path) -> str:
+    """Persisted, so that deliveries queued before a restart still verify after it."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = "whsec_" + secrets.token_hex(24)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+def stripe_setup(settings: Settings, webhook_paths: list[str]) -> StripeSetup:
+    """`webhook_paths` are the service-wide webhook routes the sandbox should deliver to."""
+    if not settings.uses_sandbox:
+        return StripeSetup(
+            secret_key=settings.stripe_secret_key or "",
+            publishable_key=settings.stripe_publishable_key or "",
+            api_base=settings.stripe_api_base,
+            webhook_secrets=list(settings.stripe_webhook_secrets),
+            sandbox=None,
+        )
+    public = settings.resolved_public_url()
+    secret = _sandbox_webhook_secret(settings.data_dir / "sandbox-webhook-secret")
+    config = SandboxConfig(
+        state_path=settings.data_dir / "stripe-sandbox.sqlite3",
+        webhook_endpoints=[WebhookEndpointConfig(url=f"{public}{path}", secret=secret) for path in webhook_paths],
+        deliver_twice=settings.sandbox_deliver_twice,
+    )
+    return StripeSetup(
+        secret_key=config.secret_key,
+        publishable_key=config.publishable_key,
+        api_base=f"{public}{SANDBOX_PREFIX}",
+        webhook_secrets=[secret, *settings.stripe_webhook_secrets],
+        sandbox=config,
+    )

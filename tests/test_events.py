@@ -1,0 +1,125 @@
+"""Payment events reach the spec's edge function and NATS JetStream, at least once, with the
+seeds' topic names — only after the change they describe was committed."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from sqlalchemy import select
+
+from payment_core.db import create_engine
+from payment_core.spec.loader import bundled_spec_path
+from tests import edge_functions
+from tests.conftest import start_server
+from tests.support import LiveServer
+
+NATS_URL = "nats://127.0.0.1:4222"
+ORDERS = "/ordermanagement-api/v1/orders"
+STARTED = "store-ordermanagement-service-orderpayment-started"
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[LiveServer]:
+    spec = bundled_spec_path("store").read_text().replace(
+        "            orderName: order\n",
+        "            orderName: order\n            edgeFunctionOnStatusChange: tests.edge_functions.record\n")
+    path = tmp_path_factory.mktemp("spec") / "store-with-edge-function.yaml"
+    path.write_text(spec)
+    stream = "orderpay-test-events"
+    asyncio.run(drop_streams_of("store-"))  # a stream left by an earlier run would overlap ours
+    yield from start_server(request, tmp_path_factory, backend, str(path), demo_data=False, broker_url=NATS_URL,
+                            broker_stream=stream, relay_interval_seconds=0.05)
+
+
+async def drop_streams_of(prefix: str) -> None:
+    connection = await nats.connect(NATS_URL)
+    try:
+        js = connection.jetstream()
+        for info in await js.streams_info():
+            if any(subject.startswith(prefix) for subject in info.config.subjects or ()):
+                await js.delete_stream(info.config.name)
+    finally:
+        await connection.close()
+
+
+def pay_new_order(server: LiveServer, total: int) -> dict[str, Any]:
+    with server.client("alice") as alice:
+        order = alice.post(ORDERS, json={"totalAmount": total, "items": [{"sku": "X", "quantity": 1}]}).json()["order"]
+        card = alice.post("/ordermanagement-api/payment-methods/add", json={"paymentMethodId": "pm_card_visa"}).json()
+        paid = alice.patch(f"/ordermanagement-api/v1/startorderpayment/{order['id']}",
+                           json={"paymentUserParams": {"paymentMethodId": card["paymentMethodId"]}})
+        assert paid.status_code == 200 and paid.json()["order"]["_paymentConfirmation"] == "paid", paid.text
+        return paid.json()["order"]
+
+
+def wait_for(predicate: Any, timeout: float = 10) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_the_edge_function_gets_the_paid_order_and_the_session(server: LiveServer) -> None:
+    order = pay_new_order(server, 1250)
+    call = wait_for(lambda: next((r for r in edge_functions.received if r["order"]["id"] == order["id"]), None))
+    assert call["topic"] == STARTED
+    assert call["order"]["_paymentConfirmation"] == "paid" and call["order"]["status"] == "paid"
+    assert call["session"]["userId"] == server.session("alice").user_id
+    assert call["paymentResult"]["paymentIntentInfo"]["clientSecret"] is None  # secrets stay out of events
+    assert uuid.UUID(call["eventId"])
+
+
+def test_a_failing_edge_function_is_retried(server: LiveServer) -> None:
+    edge_functions.fail_next.append(True)
+    order = pay_new_order(server, 990)
+    call = wait_for(lambda: next((r for r in edge_functions.received if r["order"]["id"] == order["id"]), None), 15)
+    assert call["order"]["_paymentConfirmation"] == "paid"
+    assert not edge_functions.fail_next
+
+
+def test_events_are_published_to_nats_jetstream_once_committed(server: LiveServer) -> None:
+    order = pay_new_order(server, 4321)
+    outbox = server.runtime.payments.outbox
+
+    async def unpublished() -> int:
+        engine = create_engine(server.settings.resolved_database_url("store"))  # the server's engine lives on its loop
+        try:
+            async with engine.connect() as conn:
+                rows = (await conn.execute(select(outbox.c.id).where(outbox.c.publishedAt.is_(None)))).all()
+        finally:
+            await engine.dispose()
+        return len(rows)
+
+    wait_for(lambda: asyncio.run(unpublished()) == 0)
+
+    async def read_stream() -> list[dict[str, Any]]:
+        connection = await nats.connect(NATS_URL)
+        try:
+            js = connection.jetstream()
+            subscription = await js.pull_subscribe(STARTED, stream=server.settings.broker_stream)
+            messages = []
+            try:
+                while True:
+                    batch = await subscription.fetch(50, timeout=1)
+                    messages += [json.loads(m.data) for m in batch]
+            except nats.errors.TimeoutError:
+                pass
+            return messages
+        finally:
+            await connection.close()
+
+    messages = asyncio.run(read_stream())
+    mine = [m for m in messages if m["order"]["id"] == order["id"]]
+    assert len(mine) == 1, "one transition, one event"
+    assert mine[0]["order"]["_paymentConfirmation"] == "paid"
+    assert mine[0]["paymentResult"]["statusLiteral"] == "success"
