@@ -33,6 +33,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
           f"(API docs: {settings.resolved_public_url()}/docs)", flush=True)
     if runtime.issuer is not None:
         print("orderpay: development sign-in is on; get a token with `orderpay token --user alice`", flush=True)
+    if runtime.stripe.sandbox is not None:
+        print(f"orderpay: no Stripe key set — the offline Stripe sandbox plays Stripe at {runtime.stripe.api_base}", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=10)
     return 0
 
@@ -69,6 +71,26 @@ def cmd_spec_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from payment_core.logs import configure_logging
+    from payment_core.sandbox import SandboxConfig, WebhookEndpointConfig, run_sandbox
+
+    settings = Settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    state = Path(args.state) if args.state else settings.data_dir / "stripe-sandbox-standalone.sqlite3"
+    endpoints = [WebhookEndpointConfig(url=url, secret=args.webhook_secret) if args.webhook_secret
+                 else WebhookEndpointConfig(url=url) for url in args.webhook]
+    config = SandboxConfig(state_path=None if args.memory else state, fresh=args.fresh, webhook_endpoints=endpoints)
+    print(f"orderpay: Stripe sandbox at http://{args.host}:{args.port} — secret key {config.secret_key}, "
+          f"publishable key {config.publishable_key}", flush=True)
+    for endpoint in endpoints:
+        print(f"orderpay: webhooks to {endpoint.url} signed with {endpoint.secret}", flush=True)
+    run_sandbox(host=args.host, port=args.port, config=config)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orderpay", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--user", required=True, help="demo user name or email (alice, bob, carol, admin)")
     token.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
     token.set_defaults(run=cmd_token)
+
+    sandbox = commands.add_parser("sandbox", help="run the offline Stripe sandbox on its own")
+    sandbox.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sandbox.add_argument("--port", type=int, default=12111, help="port to bind (default 12111)")
+    sandbox.add_argument("--state", help="state file (default: the data dir's stripe-sandbox-standalone.sqlite3)")
+    sandbox.add_argument("--memory", action="store_true", help="keep state in memory only")
+    sandbox.add_argument("--fresh", action="store_true", help="start from an empty state")
+    sandbox.add_argument("--webhook", action="append", default=[], metavar="URL", help="deliver webhooks to URL (repeatable)")
+    sandbox.add_argument("--webhook-secret", help="signing secret for --webhook endpoints (default: generated, printed)")
+    sandbox.set_defaults(run=cmd_sandbox)
 
     spec = commands.add_parser("spec", help="app spec tools")
     spec_commands = spec.add_subparsers(dest="spec_command", required=True)

@@ -7,11 +7,10 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, MetaData, String, Table, Text, Uuid
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, Uuid
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-JSON_TYPE = JSON().with_variant(JSONB(), "postgresql")
+from payment_core.schema import JSON_TYPE
 
 
 def outbox_table(metadata: MetaData) -> Table:

@@ -19,6 +19,19 @@ from tests.support import free_port
 ORDERPAY = [sys.executable, "-m", "payment_core.cli"]
 
 
+def wait_until_healthy(url: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{process.args} did not become ready: {process.communicate()}")
+        time.sleep(0.1)
+
+
 class ServeProcess:
     def __init__(self, data_dir: Path, app: str) -> None:
         self.port = free_port()
@@ -27,16 +40,7 @@ class ServeProcess:
         self.process = subprocess.Popen([*ORDERPAY, "serve", "--app", app, "--port", str(self.port)], env=self.env,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.base_url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.base_url}/health/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"orderpay serve did not become ready: {self.process.communicate()}")
-            time.sleep(0.1)
+        wait_until_healthy(f"{self.base_url}/health/ready", self.process)
 
     def token(self, user: str) -> str:
         done = subprocess.run([*ORDERPAY, "token", "--user", user], env=self.env, capture_output=True, text=True, check=True)
@@ -102,3 +106,20 @@ def test_production_settings_turn_the_development_identity_provider_off(tmp_path
     done = subprocess.run([*ORDERPAY, "token", "--user", "alice"], capture_output=True, text=True,
                           env={**os.environ, "ORDERPAY_DATA_DIR": str(tmp_path), "ORDERPAY_ENVIRONMENT": "production"})
     assert done.returncode == 1 and "off" in done.stderr
+
+
+def test_the_sandbox_runs_on_its_own_and_speaks_to_the_official_sdk(tmp_path: Path) -> None:
+    import stripe
+
+    port = free_port()
+    process = subprocess.Popen([*ORDERPAY, "sandbox", "--port", str(port), "--state", str(tmp_path / "s.sqlite3")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}/_sandbox/health", process)
+        client = stripe.StripeClient("sk_test_orderpay_sandbox", base_addresses={"api": f"http://127.0.0.1:{port}"})
+        intent = client.v1.payment_intents.create({"amount": 1099, "currency": "usd", "payment_method": "pm_card_visa",
+                                                   "payment_method_types": ["card"], "confirm": True})
+        assert intent.status == "succeeded" and intent.client_secret.startswith(f"{intent.id}_secret_")
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)

@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from payment_core.api.auth import auth_router
+from payment_core.api.demo import demo_router
 from payment_core.api.errors import install_error_handlers
 from payment_core.api.health import health_router
 from payment_core.api.middleware import BodyLimitMiddleware, CaseInsensitivePaths, RequestContextMiddleware
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers += [card_router(service, payments), service_payment_router(service, payments, spec.version)]
     for order in payments.orders.values():
         routers.append(payment_router(order.store.service, payments, order, spec.version))
+        routers.append(demo_router(order, runtime.stripe, spec.version))
     for router in routers:
         app.include_router(router)
     if sandbox is not None:

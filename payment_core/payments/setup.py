@@ -22,7 +22,18 @@ class StripeSetup:
 
     @property
     def stripe_js_url(self) -> str:
-        return f"{self.api_base}/js/v3/" if self.sandbox else "https://js.stripe.com/v3/"
+        """Where a page loads Stripe.js from. The embedded sandbox's is same-origin, whatever host
+        name the browser used to reach orderpay (the script learns its API base from that request)."""
+        return f"{SANDBOX_PREFIX}/js/v3/" if self.sandbox else "https://js.stripe.com/v3/"
+
+    def content_security_policy(self) -> str:
+        """A CSP for pages that use Stripe.js: our own scripts and Stripe's, nothing inline."""
+        stripe = "" if self.sandbox else " https://js.stripe.com"
+        frames = "" if self.sandbox else " https://js.stripe.com https://hooks.stripe.com"
+        connect = "" if self.sandbox else " https://api.stripe.com"
+        return (f"default-src 'self'; script-src 'self'{stripe}; connect-src 'self'{connect}; "
+                f"frame-src 'self'{frames}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 def _sandbox_webhook_secret(path: Path) -> str:

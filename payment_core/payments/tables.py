@@ -4,7 +4,6 @@ deliveries."""
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -18,11 +17,9 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 
+from payment_core.schema import JSON_TYPE
 from payment_core.spec import DataObjectSpec
-
-JSON_TYPE = JSON().with_variant(JSONB(), "postgresql")
 
 
 def _system_columns() -> list[Column]:

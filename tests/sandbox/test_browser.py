@@ -6,7 +6,6 @@ so CORS is exercised too.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,9 +16,6 @@ import stripe
 
 from .conftest import PUBLISHABLE_KEY, SandboxServer
 
-CHROMIUM = os.environ.get("ORDERPAY_CHROMIUM", "/usr/bin/chromium")
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
 
 SHOP_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Shop</title>
@@ -47,13 +43,8 @@ SHOP_PAGE = """<!doctype html>
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
-        yield instance
-        instance.close()
+def browser(chromium: Any) -> Any:
+    return chromium  # the suite's shared Chromium (tests/conftest.py): required in CI, skipped elsewhere without it
 
 
 @pytest.fixture
