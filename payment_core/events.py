@@ -48,10 +48,17 @@ class Topics:
 
 async def write_event(conn: AsyncConnection, table: Table, topic: str, payload: dict[str, Any],
                       *, key: str | None = None) -> uuid.UUID:
-    event_id = uuid.uuid4()
+    return (await write_events(conn, table, [(topic, payload, key)]))[0]
+
+
+async def write_events(conn: AsyncConnection, table: Table,
+                       events: list[tuple[str, dict[str, Any], str | None]]) -> list[uuid.UUID]:
+    """Several events of one change in one statement: (topic, payload, key) each."""
     now = datetime.now(timezone.utc)
-    await conn.execute(table.insert().values(
-        id=event_id, topic=topic, key=key, payload={"eventId": str(event_id), **payload},
-        createdAt=now, availableAt=now, attempts=0,
-    ))
-    return event_id
+    rows = []
+    for topic, payload, key in events:
+        event_id = uuid.uuid4()
+        rows.append({"id": event_id, "topic": topic, "key": key, "payload": {"eventId": str(event_id), **payload},
+                     "createdAt": now, "availableAt": now, "attempts": 0})
+    await conn.execute(table.insert().values(rows))
+    return [row["id"] for row in rows]

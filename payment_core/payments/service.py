@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payment_core.errors import BadInput, Conflict, Forbidden, NotFound, OrderPayError
-from payment_core.events import Topics, outbox_table, write_event
+from payment_core.events import Topics, outbox_table, write_event, write_events
 from payment_core.identity import Session
 from payment_core.objects import ObjectStore, iso, utcnow
 from payment_core.payments.gateway import CardDeclined, StripeGateway
@@ -272,15 +272,22 @@ class PaymentService:
         failure is a new attempt with a new key.
         """
         order_uuid = uuid.UUID(summary.order["id"])
+        user = uuid.UUID(session.user_id)
+
+        def claim(attempt: int) -> dict[str, Any]:
+            return {
+                "attempt": attempt, "attemptState": "calling", "paymentId": None, "stage": 0,
+                "paymentStatus": "requires_payment_method", "statusLiteral": "started",
+                "idempotencyKey": f"orderpay-{self.app.codename}-{payments.name}-{order_uuid}-{attempt}",
+                "paymentMethodId": method["paymentMethodId"], "amount": summary.amount_minor,
+                "currency": summary.currency, "redirectUrl": user_params.get("return_url"), "lastError": None,
+            }
+
         for _ in range(5):
             record = await payments.records.get_by_query({"orderId": order_uuid})
-            if record is None:
+            if record is None:  # the first attempt creates the record already claimed
                 try:
-                    record = await payments.records.create({
-                        "orderId": order_uuid, "ownerId": uuid.UUID(session.user_id), "_owner": uuid.UUID(session.user_id),
-                        "paymentStatus": "requires_payment_method", "statusLiteral": "started", "stage": 0, "attempt": 0,
-                        "attemptState": "settled",
-                    })
+                    return await payments.records.create({"orderId": order_uuid, "ownerId": user, "_owner": user, **claim(1)})
                 except IntegrityError:
                     continue  # created by a concurrent click; read it again
             if record["statusLiteral"] == "success" or summary.order.get(PAYMENT_CONFIRMATION) == "paid":
@@ -294,28 +301,21 @@ class PaymentService:
             if record["paymentStatus"] == "requires_action" and record["paymentId"]:
                 # An unfinished 3-D Secure attempt must not be completable once a new one starts.
                 await self._cancel_abandoned(payments, record["paymentId"])
-            attempt = record["attempt"] + 1
-            claimed = {
-                "attempt": attempt, "attemptState": "calling", "paymentId": None, "stage": 0,
-                "paymentStatus": "requires_payment_method", "statusLiteral": "started",
-                "idempotencyKey": f"orderpay-{self.app.codename}-{payments.name}-{order_uuid}-{attempt}",
-                "paymentMethodId": method["paymentMethodId"], "amount": summary.amount_minor,
-                "currency": summary.currency, "redirectUrl": user_params.get("return_url"), "lastError": None,
-            }
+                continue  # the record moved on: decide again on what it is now
             async with self.engine.begin() as conn:
-                result = await conn.execute(
+                row = (await conn.execute(
                     update(payments.table)
                     .where(payments.table.c.id == uuid.UUID(record["id"]),
                            payments.table.c.recordVersion == record["recordVersion"])
-                    .values(**claimed, updatedAt=utcnow(), recordVersion=payments.table.c.recordVersion + 1)
+                    .values(**claim(record["attempt"] + 1), updatedAt=utcnow(),
+                            recordVersion=payments.table.c.recordVersion + 1)
                     .returning(*payments.table.c)
-                )
-                row = result.first()
+                )).first()
                 if row is not None:
-                    claimed_record = payments.records.to_api(row)
-                    await write_event(conn, self.outbox, f"{payments.records.topic}-updated", {"record": claimed_record},
-                                      key=claimed_record["id"])
-                    return claimed_record
+                    claimed = payments.records.to_api(row)
+                    await write_event(conn, self.outbox, f"{payments.records.topic}-updated", {"record": claimed},
+                                      key=claimed["id"])
+                    return claimed
         raise Conflict("this order's payment is changing right now; try again")
 
     async def _cancel_abandoned(self, payments: OrderPayments, intent_id: str) -> None:
@@ -344,17 +344,17 @@ class PaymentService:
                                             scripts=payments.scripts, order_id=order_id, intent=intent, attempt=attempt)
             if transition is not None:
                 await self._record_transition(conn, payments, transition, intent, event, user_params, webhook, session)
-        record = await payments.records.get_by_query({"orderId": order_id})
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(payments.store.table).where(payments.store.table.c.id == order_id))).first()
-        order = payments.store.to_api(row) if row else {}
+                record, order = payments.records.from_columns(transition.record), transition.order
+            else:  # nothing changed: report the state as it is
+                record = await payments.records.get_by_query({"orderId": order_id}, conn=conn)
+                row = (await conn.execute(select(payments.store.table).where(payments.store.table.c.id == order_id))).first()
+                order = payments.store.to_api(row) if row else {}
         return PaymentOutcome(order, self._result(payments, record, intent, user_params))
 
     async def _record_transition(self, conn: Any, payments: OrderPayments, transition: Transition, intent: dict[str, Any],
                                  event: str, user_params: dict[str, Any] | None, webhook: dict[str, Any] | None,
                                  session: Session | None) -> None:
         record = payments.records.from_columns(transition.record)
-        await write_event(conn, self.outbox, f"{payments.records.topic}-updated", {"record": record}, key=record["id"])
         # The seeds' edge-function request: the latest order under its object name, and the session if any.
         payload: dict[str, Any] = {payments.name: transition.order, "session": _session_json(session)}
         if webhook is not None:
@@ -362,7 +362,10 @@ class PaymentService:
         else:
             payload["paymentResult"] = self._result(payments, record, intent, user_params, with_secret=False)
         topic = self.topics.payment(payments.service_name, payments.name, event)
-        await write_event(conn, self.outbox, topic, payload, key=transition.order["id"])
+        await write_events(conn, self.outbox, [
+            (f"{payments.records.topic}-updated", {"record": record}, record["id"]),
+            (topic, payload, transition.order["id"]),
+        ])
         log.info("payment transition", extra={"object": payments.name, "orderId": transition.order["id"],
                                               "paymentId": intent["id"], "status": intent["status"], "via": event})
 
