@@ -28,6 +28,7 @@ from bench.harness import LoadResult, ServerProcess, free_port, machine_line, py
 from payment_core.identity import find_demo_user  # noqa: E402
 from payment_core.runtime import dev_issuer  # noqa: E402
 from payment_core.settings import Settings  # noqa: E402
+from tests.support import drop_postgres, prepare_postgres  # noqa: E402  (the test suite's PostgreSQL helpers)
 
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/orderpay_bench"
 ORDERS = "/ordermanagement-api/v1/orders"
@@ -150,9 +151,7 @@ def main() -> int:
     rate = 0.0
     for label, url in backends:
         if url:
-            from tests.support import _prepare_postgres
-
-            asyncio.run(_prepare_postgres(url))
+            prepare_postgres(url)
         with tempfile.TemporaryDirectory() as data_dir:
             sandbox = start_sandbox()
             server = start_server(Path(data_dir), url, sandbox.base_url)
@@ -164,15 +163,8 @@ def main() -> int:
             finally:
                 server.stop()
                 sandbox.stop()
-            if url:  # leave no tables behind for the next run
-                import asyncpg
-
-                async def drop() -> None:
-                    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
-                    await connection.execute('DROP DATABASE IF EXISTS "orderpay_bench" WITH (FORCE)')
-                    await connection.close()
-
-                asyncio.run(drop())
+            if url:  # leave nothing behind for the next run
+                drop_postgres(url)
         ratios[label] = ours.p50 / bare.p50
         rows.append(f"| {label} | {bare.p50:.2f} | {bare.p99:.2f} | {ours.p50:.2f} | {ours.p99:.2f} | **{ratios[label]:.2f}** |")
 

@@ -1,7 +1,8 @@
 """Shared fixtures. Tests that touch the database run on SQLite and on PostgreSQL.
 
 PostgreSQL comes from ORDERPAY_TEST_POSTGRES_URL (default: the local server's
-`orderpay_test` database, created on demand). Without a reachable server the
+`orderpay_test` database); each test run works in a database of its own named after
+it (`orderpay_test_<pid>`), created on demand and dropped at the end. Without a reachable server the
 PostgreSQL half is skipped with the reason — except in CI (CI=true), where it is
 required and its absence fails the run.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from payment_core.settings import Settings
-from tests.support import POSTGRES_URL, LiveServer, drop_app_tables, postgres_problem
+from tests.support import LiveServer, drop_app_tables, drop_postgres, postgres_problem, session_postgres_url
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -27,13 +28,35 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
-    problem = postgres_problem()
+def postgres_url() -> Iterator[str]:
+    url = session_postgres_url()
+    problem = postgres_problem(url)
     if problem:
         if os.environ.get("CI"):
             pytest.fail(problem + " (required in CI)")
         pytest.skip(problem)
-    return POSTGRES_URL
+    yield url
+    drop_postgres(url)
+
+
+NATS_URL = os.environ.get("ORDERPAY_TEST_NATS_URL", "nats://127.0.0.1:4222")
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> str:
+    """NATS with JetStream; skipped with the reason when absent, except in CI where it is required."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(NATS_URL)
+    try:
+        socket.create_connection((parsed.hostname, parsed.port or 4222), timeout=2).close()
+    except OSError as exc:
+        message = f"NATS at {NATS_URL} is not reachable: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (required in CI)")
+        pytest.skip(message)
+    return NATS_URL
 
 
 def make_settings(request: pytest.FixtureRequest, backend: str, app: str, data_dir: Path, **overrides: object) -> Settings:

@@ -30,27 +30,54 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def _prepare_postgres(url: str) -> None:
+async def _admin_connection(url: str):  # type: ignore[no-untyped-def]
     import asyncpg
 
     parsed = make_url(url)
-    admin = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
-                                  password=parsed.password, database="postgres", timeout=5)
+    return await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
+                                 password=parsed.password, database="postgres", timeout=5)
+
+
+async def _prepare_postgres(url: str) -> None:
+    """Create the URL's database if it does not exist."""
+    admin = await _admin_connection(url)
     try:
-        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", parsed.database)
-        if not exists:
-            await admin.execute(f'CREATE DATABASE "{parsed.database}"')
+        name = make_url(url).database
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
 
 
-def postgres_problem() -> str | None:
-    """None when the test PostgreSQL answers (creating its database if needed), else why not."""
+async def _drop_postgres(url: str) -> None:
+    admin = await _admin_connection(url)
     try:
-        asyncio.run(_prepare_postgres(POSTGRES_URL))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def session_postgres_url() -> str:
+    """A database of this test run's own, so that runs side by side do not share tables."""
+    parsed = make_url(POSTGRES_URL)
+    return parsed.set(database=f"{parsed.database}_{os.getpid()}").render_as_string(hide_password=False)
+
+
+def prepare_postgres(url: str) -> None:
+    asyncio.run(_prepare_postgres(url))
+
+
+def postgres_problem(url: str) -> str | None:
+    """None when the test PostgreSQL answers (creating the database if needed), else why not."""
+    try:
+        prepare_postgres(url)
     except Exception as exc:  # unreachable server, refused login, ...
         return f"PostgreSQL at {POSTGRES_URL} is not usable: {exc}"
     return None
+
+
+def drop_postgres(url: str) -> None:
+    asyncio.run(_drop_postgres(url))
 
 
 async def drop_app_tables(settings: Settings) -> None:

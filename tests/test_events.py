@@ -20,26 +20,26 @@ from tests import edge_functions
 from tests.conftest import start_server
 from tests.support import LiveServer
 
-NATS_URL = "nats://127.0.0.1:4222"
 ORDERS = "/ordermanagement-api/v1/orders"
 STARTED = "store-ordermanagement-service-orderpayment-started"
 
 
 @pytest.fixture(scope="module")
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[LiveServer]:
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,
+           nats_url: str) -> Iterator[LiveServer]:
     spec = bundled_spec_path("store").read_text().replace(
         "            orderName: order\n",
         "            orderName: order\n            edgeFunctionOnStatusChange: tests.edge_functions.record\n")
     path = tmp_path_factory.mktemp("spec") / "store-with-edge-function.yaml"
     path.write_text(spec)
     stream = "orderpay-test-events"
-    asyncio.run(drop_streams_of("store-"))  # a stream left by an earlier run would overlap ours
-    yield from start_server(request, tmp_path_factory, backend, str(path), demo_data=False, broker_url=NATS_URL,
+    asyncio.run(drop_streams_of(nats_url, "store-"))  # a stream left by an earlier run would overlap ours
+    yield from start_server(request, tmp_path_factory, backend, str(path), demo_data=False, broker_url=nats_url,
                             broker_stream=stream, relay_interval_seconds=0.05)
 
 
-async def drop_streams_of(prefix: str) -> None:
-    connection = await nats.connect(NATS_URL)
+async def drop_streams_of(url: str, prefix: str) -> None:
+    connection = await nats.connect(url)
     try:
         js = connection.jetstream()
         for info in await js.streams_info():
@@ -103,7 +103,7 @@ def test_events_are_published_to_nats_jetstream_once_committed(server: LiveServe
     wait_for(lambda: asyncio.run(unpublished()) == 0)
 
     async def read_stream() -> list[dict[str, Any]]:
-        connection = await nats.connect(NATS_URL)
+        connection = await nats.connect(server.settings.broker_url)
         try:
             js = connection.jetstream()
             subscription = await js.pull_subscribe(STARTED, stream=server.settings.broker_stream)
