@@ -17,20 +17,21 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from payment_core.api import create_app
+    from bff.server import create_server  # the composition root: REST, MCP, chat and UI in one process
     from payment_core.logs import configure_logging
     from payment_core.spec import SpecError
 
     settings = _settings(args)
     configure_logging(settings.log_level, json_lines=settings.log_json)
     try:
-        app = create_app(settings)
+        app = create_server(settings)
     except SpecError as exc:
         print(f"orderpay: {exc}", file=sys.stderr)
         return 1
     runtime = app.state.runtime
-    print(f"orderpay: serving app `{runtime.app.codename}` at {settings.resolved_public_url()} "
-          f"(API docs: {settings.resolved_public_url()}/docs)", flush=True)
+    url = settings.resolved_public_url()
+    print(f"orderpay: serving app `{runtime.app.codename}` at {url} — chat: {url}/ , MCP: {url}/mcp , "
+          f"API docs: {url}/docs", flush=True)
     if runtime.issuer is not None:
         print("orderpay: development sign-in is on; get a token with `orderpay token --user alice`", flush=True)
     if runtime.stripe.sandbox is not None:

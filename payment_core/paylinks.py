@@ -148,6 +148,9 @@ def _encode(raw: bytes) -> str:
 
 def _decode(text: str) -> bytes:
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise PayLinkError("malformed") from None
+    if _encode(raw) != text:  # one token, one spelling: unused trailing bits must be zero
+        raise PayLinkError("malformed")
+    return raw

@@ -72,6 +72,8 @@ class Runtime:
             engine=engine, app=app, stores=stores, metadata=metadata, gateway=gateway,
             webhook_secrets=stripe.webhook_secrets, webhook_tolerance=settings.stripe_webhook_tolerance_seconds,
             throttle=Throttle(settings.payment_attempts_per_minute),
+            # the longest a Stripe call can take: its timeout, once more for the SDK's retry, and some slack
+            stale_attempt_seconds=settings.stripe_timeout_seconds * 2 + 2,
         )
         return cls(
             settings=settings,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     )
     broker_stream: str | None = Field(None, description="JetStream stream name; default orderpay-<app>.")
     relay_interval_seconds: float = Field(0.2, gt=0, description="How often the outbox relay looks for new events when idle.")
+
+    pay_link_secret: SecretStr | None = Field(
+        None, description="HMAC key of pay links (at least 32 bytes); required in production, shared by every replica."
+    )
+    pay_link_ttl_seconds: int = Field(900, gt=0, description="How long a pay link from initiatePayment stays valid.")
 
     max_body_bytes: int = Field(1_048_576, gt=0, description="Requests with a larger body get 413.")
     log_level: str = Field("INFO", description="Python logging level.")

@@ -8,16 +8,15 @@ required and its absence fails the run.
 """
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from payment_core.settings import Settings
-from tests.support import LiveServer, drop_app_tables, drop_postgres, postgres_problem, session_postgres_url
+from tests.support import LiveServer, drop_app_tables, drop_postgres, postgres_problem, run_async, session_postgres_url
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -63,7 +62,7 @@ def make_settings(request: pytest.FixtureRequest, backend: str, app: str, data_d
     database_url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
     settings = Settings(app=app, data_dir=data_dir, database_url=database_url, log_json=False, **overrides)
     if backend == "postgres":
-        asyncio.run(drop_app_tables(settings))
+        run_async(drop_app_tables(settings))
     return settings
 
 

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import socket
 import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
@@ -19,9 +21,17 @@ from payment_core.identity import Session, find_demo_user
 from payment_core.runtime import Runtime
 from payment_core.settings import Settings
 
+T = TypeVar("T")
 POSTGRES_URL = os.environ.get(
     "ORDERPAY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/orderpay_test"
 )
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from synchronous test code, in a thread of its own:
+    the main thread may already be running an event loop (Playwright's sync API keeps one)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def free_port() -> int:
@@ -64,7 +74,7 @@ def session_postgres_url() -> str:
 
 
 def prepare_postgres(url: str) -> None:
-    asyncio.run(_prepare_postgres(url))
+    run_async(_prepare_postgres(url))
 
 
 def postgres_problem(url: str) -> str | None:
@@ -77,7 +87,7 @@ def postgres_problem(url: str) -> str | None:
 
 
 def drop_postgres(url: str) -> None:
-    asyncio.run(_drop_postgres(url))
+    run_async(_drop_postgres(url))
 
 
 async def drop_app_tables(settings: Settings) -> None:

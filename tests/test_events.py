@@ -2,7 +2,6 @@
 seeds' topic names — only after the change they describe was committed."""
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -18,7 +17,7 @@ from payment_core.db import create_engine
 from payment_core.spec.loader import bundled_spec_path
 from tests import edge_functions
 from tests.conftest import start_server
-from tests.support import LiveServer
+from tests.support import LiveServer, run_async
 
 ORDERS = "/ordermanagement-api/v1/orders"
 STARTED = "store-ordermanagement-service-orderpayment-started"
@@ -33,7 +32,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     path = tmp_path_factory.mktemp("spec") / "store-with-edge-function.yaml"
     path.write_text(spec)
     stream = "orderpay-test-events"
-    asyncio.run(drop_streams_of(nats_url, "store-"))  # a stream left by an earlier run would overlap ours
+    run_async(drop_streams_of(nats_url, "store-"))  # a stream left by an earlier run would overlap ours
     yield from start_server(request, tmp_path_factory, backend, str(path), demo_data=False, broker_url=nats_url,
                             broker_stream=stream, relay_interval_seconds=0.05)
 
@@ -100,7 +99,7 @@ def test_events_are_published_to_nats_jetstream_once_committed(server: LiveServe
             await engine.dispose()
         return len(rows)
 
-    wait_for(lambda: asyncio.run(unpublished()) == 0)
+    wait_for(lambda: run_async(unpublished()) == 0)
 
     async def read_stream() -> list[dict[str, Any]]:
         connection = await nats.connect(server.settings.broker_url)
@@ -118,7 +117,7 @@ def test_events_are_published_to_nats_jetstream_once_committed(server: LiveServe
         finally:
             await connection.close()
 
-    messages = asyncio.run(read_stream())
+    messages = run_async(read_stream())
     mine = [m for m in messages if m["order"]["id"] == order["id"]]
     assert len(mine) == 1, "one transition, one event"
     assert mine[0]["order"]["_paymentConfirmation"] == "paid"

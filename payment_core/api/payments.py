@@ -50,8 +50,11 @@ def card_router(service: ServiceSpec, payments: PaymentService) -> APIRouter:
         return JSONResponse(await payments.delete_payment_method(session, payment_method_id))
 
     # The seeds document both verbs for this route.
-    router.add_api_route("/delete/{paymentMethodId}", delete_card, methods=["DELETE", "POST"],
-                         summary="Remove one of the caller's saved cards (detached from Stripe too)")
+    for method in ("DELETE", "POST"):
+        router.add_api_route("/delete/{paymentMethodId}", delete_card, methods=[method],
+                             name=f"delete_card_{method.lower()}",
+                             operation_id=f"{service.name}_delete_card_{method.lower()}",
+                             summary="Remove one of the caller's saved cards (detached from Stripe too)")
     return router
 
 

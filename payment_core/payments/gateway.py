@@ -79,6 +79,11 @@ class StripeGateway:
     async def retrieve_intent(self, intent_id: str) -> dict[str, Any]:
         return await self._call(self.client.v1.payment_intents.retrieve_async(intent_id))
 
+    async def list_customer_intents(self, customer_id: str) -> list[dict[str, Any]]:
+        """The customer's latest payment intents (Stripe's page of 100)."""
+        page = await self._call(self.client.v1.payment_intents.list_async({"customer": customer_id, "limit": 100}))
+        return list(page.get("data") or [])
+
     async def cancel_intent(self, intent_id: str) -> dict[str, Any]:
         return await self._call(self.client.v1.payment_intents.cancel_async(intent_id))
 

@@ -77,8 +77,8 @@ class SystemStore:
         return await self.get_by_query({"id": _uuid(record_id)}, conn=conn)
 
     async def get_by_query(self, query: Query, *, conn: AsyncConnection | None = None,
-                           for_update: bool = False) -> dict[str, Any] | None:
-        statement = select(self.table).where(self._where(query)).limit(1)
+                           for_update: bool = False, include_inactive: bool = False) -> dict[str, Any] | None:
+        statement = select(self.table).where(self._where(query, include_inactive=include_inactive)).limit(1)
         if for_update:
             statement = statement.with_for_update()
         async with self._tx(conn) as tx:

@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -97,8 +98,11 @@ class OrderPayments:
 
 class PaymentService:
     def __init__(self, *, engine: AsyncEngine, app: LoadedApp, stores: dict[str, ObjectStore], metadata: MetaData,
-                 gateway: StripeGateway, webhook_secrets: list[str], webhook_tolerance: int, throttle: Throttle) -> None:
+                 gateway: StripeGateway, webhook_secrets: list[str], webhook_tolerance: int, throttle: Throttle,
+                 stale_attempt_seconds: float = 60.0) -> None:
         self.engine, self.app, self.gateway, self.throttle = engine, app, gateway, throttle
+        # After this long, an attempt still marked `calling` cannot have its Stripe call in flight any more.
+        self.stale_attempt_seconds = stale_attempt_seconds
         self.webhook_secrets, self.webhook_tolerance = webhook_secrets, webhook_tolerance
         self.topics = Topics(app.codename)
         self.outbox = outbox_table(metadata)
@@ -203,7 +207,7 @@ class PaymentService:
         """What paying this order would charge; refuses orders that cannot be paid. Charges nothing."""
         payments = self.order_payments(object_name)
         order = await payments.store.get(session, order_id)
-        summary = self._summary(payments, order)
+        summary = self.summary_of(payments, order)
         if order.get(PAYMENT_CONFIRMATION) == "paid":
             raise Conflict("this order is already paid")
         record = await payments.records.get_by_query({"orderId": uuid.UUID(order["id"])})
@@ -211,7 +215,8 @@ class PaymentService:
             raise Conflict("a payment for this order is already processing")
         return summary
 
-    def _summary(self, payments: OrderPayments, order: dict[str, Any]) -> CheckoutSummary:
+    def summary_of(self, payments: OrderPayments, order: dict[str, Any]) -> CheckoutSummary:
+        """The spec's amount, currency and description of an order, as Stripe would be asked to charge them."""
         context = {payments.name: order}
         scripts, config = payments.scripts, payments.store.obj.order
         currency = normalize_currency(scripts.currency.evaluate(context))
@@ -236,7 +241,7 @@ class PaymentService:
             {"paymentMethodId": user_params["paymentMethodId"], "userId": uuid.UUID(session.user_id)})
         if method is None:
             raise NotFound("paymentMethodId: no saved card with this id", field="paymentMethodId")
-        summary = self._summary(payments, order)
+        summary = self.summary_of(payments, order)
         record = await self._claim_attempt(payments, session, summary, method, user_params)
         intent_params = {
             "amount": summary.amount_minor, "currency": summary.currency.lower(), "customer": method["customerId"],
@@ -254,14 +259,16 @@ class PaymentService:
             intent = await self.gateway.create_and_confirm(intent_params, idempotency_key=record["idempotencyKey"])
         except CardDeclined as declined:
             if declined.intent is not None:
-                outcome = await self._apply(payments, declined.intent, "started", user_params=user_params, session=session)
+                outcome = await self._apply(payments, declined.intent, "started", user_params=user_params, session=session,
+                                  attempt=record["attempt"])
             else:
                 outcome = PaymentOutcome(await payments.store.get(session, order_id), None)
                 await payments.records.update_by_query(
                     {"id": uuid.UUID(record["id"])},
                     {"attemptState": "settled", "lastError": {"code": declined.code, "message": declined.message}})
             return PaymentOutcome(outcome.order, _payment_error(declined))
-        return await self._apply(payments, intent, "started", user_params=user_params, session=session)
+        return await self._apply(payments, intent, "started", user_params=user_params, session=session,
+                                  attempt=record["attempt"])
 
     async def _claim_attempt(self, payments: OrderPayments, session: Session, summary: CheckoutSummary,
                              method: dict[str, Any], user_params: dict[str, Any]) -> dict[str, Any]:
@@ -281,10 +288,12 @@ class PaymentService:
                 "idempotencyKey": f"orderpay-{self.app.codename}-{payments.name}-{order_uuid}-{attempt}",
                 "paymentMethodId": method["paymentMethodId"], "amount": summary.amount_minor,
                 "currency": summary.currency, "redirectUrl": user_params.get("return_url"), "lastError": None,
+                "isActive": True,
             }
 
         for _ in range(5):
-            record = await payments.records.get_by_query({"orderId": order_uuid})
+            # A record deleted through the records API is brought back, not duplicated.
+            record = await payments.records.get_by_query({"orderId": order_uuid}, include_inactive=True)
             if record is None:  # the first attempt creates the record already claimed
                 try:
                     return await payments.records.create({"orderId": order_uuid, "ownerId": user, "_owner": user, **claim(1)})
@@ -297,6 +306,8 @@ class PaymentService:
             if record["attemptState"] == "calling":
                 if record["paymentMethodId"] == method["paymentMethodId"] and record["amount"] == summary.amount_minor:
                     return record  # the same attempt again: same idempotency key
+                if await self._resolve_stale_attempt(payments, record, method["customerId"]):
+                    continue
                 raise Conflict("the previous payment attempt is still being confirmed; try again in a moment")
             if record["paymentStatus"] == "requires_action" and record["paymentId"]:
                 # An unfinished 3-D Secure attempt must not be completable once a new one starts.
@@ -317,6 +328,25 @@ class PaymentService:
                                       key=claimed["id"])
                     return claimed
         raise Conflict("this order's payment is changing right now; try again")
+
+    async def _resolve_stale_attempt(self, payments: OrderPayments, record: dict[str, Any], customer_id: str) -> bool:
+        """Settle an attempt whose outcome never came back (Stripe down, the process gone), once
+        its call can no longer be in flight: apply the intent it created, if Stripe has one, or
+        else mark it settled. True when the record changed and the claim should look again."""
+        age = (utcnow() - datetime.fromisoformat(record["updatedAt"].replace("Z", "+00:00"))).total_seconds()
+        if age < self.stale_attempt_seconds:
+            return False
+        for intent in await self.gateway.list_customer_intents(customer_id):
+            metadata = intent.get("metadata") or {}
+            if metadata.get("orderId") == record["orderId"] and metadata.get("orderpayAttempt") == str(record["attempt"]):
+                await self._apply(payments, intent, "refreshed", attempt=record["attempt"])
+                return True
+        async with self.engine.begin() as conn:  # never reached Stripe: the attempt is over
+            await conn.execute(update(payments.table).where(
+                payments.table.c.id == uuid.UUID(record["id"]),
+                payments.table.c.recordVersion == record["recordVersion"],
+            ).values(attemptState="settled", updatedAt=utcnow(), recordVersion=payments.table.c.recordVersion + 1))
+        return True
 
     async def _cancel_abandoned(self, payments: OrderPayments, intent_id: str) -> None:
         try:
@@ -358,7 +388,7 @@ class PaymentService:
         # The seeds' edge-function request: the latest order under its object name, and the session if any.
         payload: dict[str, Any] = {payments.name: transition.order, "session": _session_json(session)}
         if webhook is not None:
-            payload["webhookData"] = webhook
+            payload["webhookData"] = _without_client_secret(webhook)
         else:
             payload["paymentResult"] = self._result(payments, record, intent, user_params, with_secret=False)
         topic = self.topics.payment(payments.service_name, payments.name, event)
@@ -381,7 +411,7 @@ class PaymentService:
         if intent is not None:
             info = {"paymentIntentId": intent["id"], "status": intent["status"], "publicKey": self.gateway.publishable_key,
                     "clientSecret": intent.get("client_secret") if with_secret else None}
-            if intent.get("next_action"):
+            if intent.get("next_action") and with_secret:  # its URLs carry the client secret
                 info["nextAction"] = intent["next_action"]
         return {
             "success": intent is not None and record["statusLiteral"] != "failed",
@@ -549,6 +579,15 @@ class PaymentService:
         if not session.is_super_admin:
             raise Forbidden("listing payment customers is for administrators")
         return await self.customers.list_by_query({}, limit=limit, offset=offset)
+
+
+def _without_client_secret(event: dict[str, Any]) -> dict[str, Any]:
+    """A webhook event as events may carry it: the intent's client secret (and the next-action
+    URLs that embed it) stay out of the outbox and the broker."""
+    intent = dict((event.get("data") or {}).get("object") or {})
+    intent.pop("client_secret", None)
+    intent.pop("next_action", None)
+    return {**event, "data": {**(event.get("data") or {}), "object": intent}}
 
 
 def _session_json(session: Session | None) -> dict[str, Any] | None:

@@ -48,6 +48,7 @@ def stage(intent: dict[str, Any]) -> int:
 
 
 TERMINAL_STAGES = (60, 70)
+SETTLING_STAGE = 30  # requires_action and beyond: what a confirm call answers
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ async def apply_intent(
         belongs = or_(belongs, and_(payments.c.attempt == attempt, payments.c.paymentId.is_(None)))
     values = dict(
         paymentId=intent["id"], paymentStatus=intent["status"], statusLiteral=literal, stage=new_stage,
-        attemptState="settled", lastError=_error_summary(intent), updatedAt=now,
+        # Only an answer from the confirm settles the attempt: the `created` webhook can overtake it.
+        attemptState="settled" if new_stage >= SETTLING_STAGE else payments.c.attemptState,
+        lastError=_error_summary(intent), updatedAt=now,
         recordVersion=payments.c.recordVersion + 1,
     )
     # The conditional update is the transition: only one concurrent caller can move the stage forward.

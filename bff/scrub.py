@@ -1,0 +1,122 @@
+"""What of a tool result a model may read, and what the chat UI may show.
+
+The model never receives bearer tokens, Stripe client secrets or keys, card
+numbers, or pay links (a pay link lets whoever holds it pay that order: it is
+the buyer's, shown on the payment card). orderpay's own tools already leave
+these out; this is the second line, for any MCP server's results, and it is
+applied to everything a model is sent about a tool. The UI gets the result with
+the same secrets removed but its `__frontendAction` intact, so it can show the
+Pay card.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from mcp_types import CallToolResult
+
+FRONTEND_ACTION = "__frontendAction"
+MAX_MODEL_TEXT = 20_000  # characters of one tool result a model reads; the rest is cut
+
+_SECRET_KEY = re.compile(
+    r"^(client_?secret|secret|password|passwd|pass|token|access_?token|refresh_?token|id_?token|bearer|"
+    r"authorization|api_?key|secret_?key|cvc|cvv|cvc2|card_?number|pan)$", re.I)
+_CLIENT_SECRET = re.compile(r"\b(?:pi|seti|pm|src)_[A-Za-z0-9]+_secret_[A-Za-z0-9]+")
+_API_KEY = re.compile(r"\b(?:sk|rk)_(?:test|live)_[A-Za-z0-9]+|\bwhsec_[A-Za-z0-9]+")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+_BEARER = re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{8,}", re.I)
+_CARD_NUMBER = re.compile(r"(?<![\w-])[2-6](?:[ -]?\d){12,18}(?![\w-])")
+_PAY_LINK = re.compile(r"https?://[^\s\"'<>]+/pay/[A-Za-z0-9._~-]+")
+_MODEL_HIDDEN_KEYS = frozenset({"payUrl", "payUrlExpiresAt"})
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _card_number(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group())
+    return "[card number removed]" if _luhn_ok(digits) else match.group()
+
+
+def scrub_text(text: str, *, for_model: bool) -> str:
+    """`text` with secrets replaced by a note saying what was there."""
+    text = _CLIENT_SECRET.sub("[client secret removed]", text)
+    text = _API_KEY.sub("[key removed]", text)
+    text = _JWT.sub("[token removed]", text)
+    text = _BEARER.sub("Bearer [token removed]", text)
+    text = _CARD_NUMBER.sub(_card_number, text)
+    if for_model:
+        text = _PAY_LINK.sub("[pay link, shown to the user on the payment card]", text)
+    return text
+
+
+def scrub_value(value: Any, *, for_model: bool) -> Any:
+    """A JSON value with secret fields and secret-looking strings removed, at any depth."""
+    if isinstance(value, str):
+        return scrub_text(value, for_model=for_model)
+    if isinstance(value, list):
+        return [scrub_value(item, for_model=for_model) for item in value]
+    if not isinstance(value, dict):
+        return value
+    cleaned: dict[str, Any] = {}
+    for key, item in value.items():
+        if _SECRET_KEY.match(key) and item not in (None, ""):
+            cleaned[key] = "[removed]"
+        elif for_model and key in _MODEL_HIDDEN_KEYS:
+            continue
+        elif for_model and key == FRONTEND_ACTION and isinstance(item, dict):
+            cleaned[key] = {**scrub_value(item, for_model=True), "shownToUser": True}
+        else:
+            cleaned[key] = scrub_value(item, for_model=for_model)
+    return cleaned
+
+
+def _texts(result: CallToolResult) -> list[str]:
+    """The result's text blocks, less the JSON twin of `structuredContent` (the MCP spec's
+    recommended copy for older clients), and a note for each block that is not text."""
+    texts = []
+    for block in result.content:
+        if block.type != "text":
+            texts.append(f"[{block.type} content not shown]")
+            continue
+        if result.structured_content is not None:
+            try:
+                if json.loads(block.text) == result.structured_content:
+                    continue
+            except ValueError:
+                pass
+        texts.append(block.text)
+    return texts
+
+
+def for_model(result: CallToolResult) -> tuple[str, Any]:
+    """The text a model reads about a result, and the scrubbed data it was written from."""
+    data = scrub_value(result.structured_content, for_model=True) if result.structured_content is not None else None
+    parts = [scrub_text(text, for_model=True) for text in _texts(result)]
+    if data is not None:
+        parts.append(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+    text = "\n".join(parts) or "(no content)"
+    if len(text) > MAX_MODEL_TEXT:
+        text = text[:MAX_MODEL_TEXT] + f"\n[… cut: the result is longer than {MAX_MODEL_TEXT} characters]"
+    return text, data
+
+
+def for_ui(result: CallToolResult) -> Any:
+    """The result as the chat UI gets it: the structured content (with any `__frontendAction`),
+    else the text; secrets removed either way."""
+    if result.structured_content is not None:
+        return scrub_value(result.structured_content, for_model=False)
+    return scrub_text("\n".join(_texts(result)), for_model=False)
+
+
+def error_message(result: CallToolResult) -> str:
+    """The plain message of a failed call."""
+    return scrub_text("\n".join(_texts(result)), for_model=True) or "the tool failed"

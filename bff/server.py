@@ -1,0 +1,74 @@
+"""The whole system in one process: the REST API, the MCP server at `/mcp`, the chat
+backend under `/api`, and the chat UI.
+
+The chat backend reaches the MCP server over streamable HTTP at the public URL,
+as it would reach it on another host: in one process it calls itself, and the
+same code serves a deployment that runs them apart.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+from fastapi import FastAPI
+
+from payment_core.api import create_app
+from payment_core.runtime import Runtime
+from payment_core.settings import Settings
+from mcp_server import create_mcp_app
+from bff.chat_api import chat_router
+from bff.mcp_client import McpManager
+from bff.prompts import system_prompt
+from bff.providers import build_provider
+from bff.settings import ChatSettings, McpServerConfig
+from bff.storage import ChatStore, WriteBehind, chat_tables
+from bff.tools_api import tools_router
+from bff.turns import TurnHub
+from web import web_router
+
+log = logging.getLogger("orderpay.bff")
+
+
+def create_server(settings: Settings | None = None, *, chat: ChatSettings | None = None) -> FastAPI:
+    """`orderpay serve`'s application."""
+    app = create_app(settings)
+    runtime: Runtime = app.state.runtime
+    chat = chat or ChatSettings()
+    mcp_app = create_mcp_app(runtime)
+    app.add_route("/mcp", mcp_app)
+
+    # Created with the app's tables by the runtime's start-up.
+    store = ChatStore(runtime.engine, chat_tables(runtime.metadata), WriteBehind(runtime.engine))
+    own = McpServerConfig("orderpay", f"{runtime.settings.resolved_public_url()}/mcp")
+    mcp = McpManager([own, *chat.mcp_servers], list_timeout=chat.mcp_list_timeout_seconds,
+                     tool_timeout=chat.chat_tool_timeout_seconds)
+    provider = build_provider(chat, runtime.app)
+    hub = TurnHub(chat=chat, store=store, mcp=mcp, provider=provider, system=system_prompt(runtime.app))
+    app.include_router(chat_router(hub, store, keepalive_seconds=chat.chat_keepalive_seconds))
+    app.include_router(tools_router(mcp))
+    app.include_router(web_router(runtime))
+    app.state.chat = hub
+
+    rest_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(instance: FastAPI) -> AsyncIterator[Any]:
+        async with AsyncExitStack() as stack:
+            state = await stack.enter_async_context(rest_lifespan(instance))
+            await stack.enter_async_context(mcp_app.running())
+            stack.push_async_callback(provider.aclose)
+            await stack.enter_async_context(mcp.running())
+            group = await stack.enter_async_context(anyio.create_task_group())
+            group.start_soon(store.writer.run)
+            stack.callback(store.writer.close)  # after the hub below has ended its turns
+            await stack.enter_async_context(hub.running())
+            log.info("chat backend ready", extra={"provider": provider.name,
+                                                  "mcpServers": [s.name for s in mcp.servers]})
+            yield state
+
+    app.router.lifespan_context = lifespan
+    return app
+

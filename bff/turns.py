@@ -1,0 +1,258 @@
+"""Turns: one user message and everything the assistant does about it, as a stream of events.
+
+A turn runs in a task of its own, not in the request that started it, so that
+a client that loses its connection can come back: every event is kept in
+memory while the turn runs here and written to the database as it is produced,
+so a reconnect with `Last-Event-ID` gets the rest of the turn from this
+replica's memory, or from the database on any other. A turn nobody listens to
+is cancelled once `chat_resume_grace_seconds` have passed without a reconnect
+(a replica streaming it from the database marks it watched).
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from payment_core.errors import BadInput, Conflict, NotFound
+from payment_core.identity import Session
+from bff.agent import ToolLoop
+from bff.mcp_client import McpManager
+from bff.messages import Message, user
+from bff.providers import Provider, ProviderError
+from bff.settings import ChatSettings
+from bff.storage import TERMINAL_EVENTS, ChatStore, utcnow
+
+log = logging.getLogger("orderpay.bff.turns")
+
+POLL_SECONDS = 0.25  # how often a replica streaming a turn from the database looks for new events
+WATCH_MARK_SECONDS = 1.0  # how often it tells the running replica that someone listens
+
+
+@dataclass(frozen=True)
+class ChatEvent:
+    turn_id: uuid.UUID
+    seq: int
+    name: str
+    data: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        """The SSE id, what a client sends back as `Last-Event-ID`."""
+        return f"{self.turn_id}:{self.seq}"
+
+
+def parse_event_id(value: str) -> tuple[uuid.UUID, int]:
+    turn, _, seq = value.strip().partition(":")
+    try:
+        return uuid.UUID(turn), int(seq)
+    except ValueError:
+        raise BadInput("Last-Event-ID: not an event id of this server", field="Last-Event-ID") from None
+
+
+class LiveTurn:
+    """A turn running in this process: its events so far, and who follows them."""
+
+    def __init__(self, turn_id: uuid.UUID, conversation_id: uuid.UUID, user_id: uuid.UUID, provider: str,
+                 store: ChatStore) -> None:
+        self.id, self.conversation_id, self.user_id, self.provider = turn_id, conversation_id, user_id, provider
+        self.store = store
+        self.events: list[ChatEvent] = []
+        self.followers = 0
+        self.finished = False
+        self.scope = anyio.CancelScope()
+        self.started = time.perf_counter()
+        self._unpublished = 0
+        self._changed = anyio.Event()
+
+    def emit(self, name: str, data: dict[str, Any]) -> ChatEvent:
+        """Store an event and pass it on to the followers."""
+        event = self.record(name, data)
+        self.publish(event)
+        return event
+
+    def record(self, name: str, data: dict[str, Any]) -> ChatEvent:
+        """Store an event (through the write-behind queue) without passing it on yet."""
+        event = ChatEvent(self.id, len(self.events) + self._unpublished, name, data)
+        self.store.add_event(self.id, event.seq, name, data)
+        self._unpublished += 1
+        return event
+
+    def publish(self, event: ChatEvent) -> None:
+        self._unpublished -= 1
+        self.events.append(event)
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def emit_async(self, name: str, data: dict[str, Any]) -> None:
+        self.emit(name, data)
+
+    async def next_events(self, after: int) -> list[ChatEvent]:
+        """Events after seq `after`, waiting for at least one unless the turn is over."""
+        while len(self.events) <= after + 1 and not self.finished:
+            await self._changed.wait()
+        return self.events[after + 1:]
+
+    def finish(self) -> None:
+        self.finished = True
+        self._changed.set()
+
+
+class TurnHub:
+    def __init__(self, *, chat: ChatSettings, store: ChatStore, mcp: McpManager, provider: Provider,
+                 system: str) -> None:
+        self.chat, self.store, self.mcp, self.provider, self.system = chat, store, mcp, provider, system
+        self.live: dict[uuid.UUID, LiveTurn] = {}
+        self._group: TaskGroup | None = None
+        self._slots = anyio.Semaphore(chat.chat_max_active_turns)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Keep entered while serving. On leaving, turns still running end with an `error` event."""
+        async with anyio.create_task_group() as group:
+            self._group = group
+            try:
+                yield
+            finally:
+                for turn in list(self.live.values()):
+                    turn.scope.cancel()
+                with anyio.move_on_after(10, shield=True):
+                    while self.live:
+                        await anyio.sleep(0.05)
+                self._group = None
+                group.cancel_scope.cancel()
+
+    async def start(self, session: Session, token: str, text: str, conversation_id: uuid.UUID | None) -> LiveTurn:
+        """Start a turn of `session`'s user; its `start` event is there at once."""
+        if self._group is None:
+            raise RuntimeError("TurnHub.running() is not entered")
+        user_id = uuid.UUID(session.user_id)
+        history: list[Message] = []
+        if conversation_id is not None:
+            if await self.store.conversation(user_id, conversation_id) is None:
+                raise NotFound("Conversation not found")
+            if any(t.conversation_id == conversation_id for t in self.live.values()) or \
+                    await self.store.running_turn(conversation_id, younger_than=self.chat.chat_turn_timeout_seconds):
+                raise Conflict("a turn is already running in this conversation; wait for its `done`")
+            history = await self.store.messages(conversation_id, last=self.chat.chat_history_messages)
+        new = conversation_id is None
+        conversation_id = conversation_id or uuid.uuid4()
+        turn = LiveTurn(uuid.uuid4(), conversation_id, user_id, self.provider.name, self.store)
+        message = user(text)
+        self.store.begin_turn(turn_id=turn.id, conversation_id=conversation_id, user_id=user_id,
+                              provider=self.provider.name, user_message=message, new_conversation=new)
+        turn.emit("start", {"conversationId": str(conversation_id), "provider": self.provider.name})
+        self.live[turn.id] = turn
+        self._group.start_soon(self._run, turn, token, history + [message])
+        return turn
+
+    async def _run(self, turn: LiveTurn, token: str, history: list[Message]) -> None:
+        loop: ToolLoop | None = None
+        error: str | None = None
+        timeout = self.chat.chat_turn_timeout_seconds
+        with turn.scope:
+            with anyio.move_on_after(timeout) as deadline:
+                try:
+                    async with self._slots, self.mcp.session(token) as tools:
+                        loop = ToolLoop(self.provider, tools, self.system, history, turn.emit_async,
+                                        max_rounds=self.chat.chat_max_tool_rounds)
+                        await loop.run()
+                except ProviderError as exc:
+                    error = f"The assistant is unavailable: {exc.message}."
+                    log.warning("model call failed", exc_info=exc.__cause__ or exc)
+                except Exception:
+                    error = "The assistant failed unexpectedly. Please try again."
+                    log.exception("turn failed", extra={"turnId": str(turn.id)})
+            if deadline.cancelled_caught:
+                error = f"The turn took longer than {timeout:g} seconds and was stopped."
+        if turn.scope.cancelled_caught:
+            error = "The turn was cancelled: its client went away."
+        with anyio.CancelScope(shield=True):
+            await self._finish(turn, loop, error)
+
+    async def _finish(self, turn: LiveTurn, loop: ToolLoop | None, error: str | None) -> None:
+        """Save the turn's messages and its last event, then pass that event on: when a client sees
+        `done`, the conversation is readable and the turn resumable from the database."""
+        self.store.add_messages(turn.conversation_id, turn.id, loop.messages if loop else [])
+        self.store.end_turn(turn.id, turn.conversation_id, "error" if error else "done")
+        if error:
+            last = turn.record("error", {"message": error})
+        else:
+            last = turn.record("done", {"conversationId": str(turn.conversation_id),
+                                        "toolCalls": loop.tool_calls if loop else 0,
+                                        "processingTime": round((time.perf_counter() - turn.started) * 1000)})
+        await self.store.writer.sync()
+        turn.publish(last)
+        turn.finish()
+        self.live.pop(turn.id, None)
+
+    async def follow(self, turn: LiveTurn, after: int = -1) -> AsyncIterator[ChatEvent]:
+        """The turn's events after seq `after`, as they come. While nobody follows it, the grace period runs."""
+        turn.followers += 1
+        try:
+            while True:
+                events = await turn.next_events(after)
+                for event in events:
+                    yield event
+                    after = event.seq
+                if turn.finished and after >= len(turn.events) - 1:
+                    return
+        finally:
+            turn.followers -= 1
+            if turn.followers == 0 and not turn.finished and self._group is not None:
+                self._group.start_soon(self._cancel_when_abandoned, turn)
+
+    async def _cancel_when_abandoned(self, turn: LiveTurn) -> None:
+        grace = self.chat.chat_resume_grace_seconds
+        while True:
+            await anyio.sleep(grace)
+            if turn.finished or turn.followers:
+                return  # a local follower starts a new grace period when it leaves
+            if not await self.store.watched_since(turn.id, max(grace, WATCH_MARK_SECONDS * 3)):
+                log.info("turn cancelled: no client", extra={"turnId": str(turn.id)})
+                turn.scope.cancel()
+                return
+
+    async def resume(self, session: Session, last_event_id: str) -> AsyncIterator[ChatEvent]:
+        """The rest of a turn after `Last-Event-ID`: from memory when it runs here, else from the database."""
+        turn_id, seq = parse_event_id(last_event_id)
+        user_id = uuid.UUID(session.user_id)
+        turn = self.live.get(turn_id)
+        if turn is not None:
+            if turn.user_id != user_id:
+                raise NotFound("Turn not found")
+            return self.follow(turn, seq)
+        row = await self.store.turn(turn_id)
+        if row is None or row.user_id != user_id:
+            raise NotFound("Turn not found")
+        return self._tail(turn_id, seq, row.started_at)
+
+    async def _tail(self, turn_id: uuid.UUID, after: int, started_at: Any) -> AsyncIterator[ChatEvent]:
+        """Poll the database for a turn another replica runs (or ran)."""
+        # A turn older than its deadline that still has no end was lost with its replica.
+        lost_at = started_at + timedelta(seconds=self.chat.chat_turn_timeout_seconds + 30)
+        marked = 0.0
+        while True:
+            stored_events = await self.store.events_after(turn_id, after)
+            for stored in stored_events:
+                yield ChatEvent(turn_id, stored.seq, stored.name, stored.data)
+                after = stored.seq
+                if stored.name in TERMINAL_EVENTS:
+                    return
+            if not stored_events and await self.store.ended(turn_id):  # resumed after its last event
+                return
+            if utcnow() > lost_at:
+                yield ChatEvent(turn_id, after + 1, "error", {"message": "The turn was interrupted and cannot be resumed."})
+                return
+            if time.monotonic() - marked > WATCH_MARK_SECONDS:
+                await self.store.mark_watched(turn_id)
+                marked = time.monotonic()
+            await anyio.sleep(POLL_SECONDS)

@@ -1,0 +1,116 @@
+"""The MCP endpoint over streamable HTTP, as an ASGI app the REST application routes `/mcp` to.
+
+Stateless (a fresh SDK transport per request, JSON responses), so any replica
+can answer any request. Before the SDK sees a request, it passes two checks:
+a browser `Origin` must be the server's own (`ORDERPAY_PUBLIC_URL`) or listed,
+as the MCP spec requires against DNS rebinding (403 otherwise); and the bearer
+token must verify, exactly as for the REST API (401 otherwise).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
+from urllib.parse import urlsplit
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
+
+from payment_core.api.envelope import error_body
+from payment_core.identity import AuthError
+from payment_core.runtime import Runtime
+from mcp_server.auth import SESSION_STATE_KEY, VerifiedTokens, session_of_request
+from mcp_server.server import build_server
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str:
+    """The serialized origin (`scheme://host[:port]`, as browsers send it) of an absolute URL."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{url!r} has an invalid port") from None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        raise ValueError(f"{url!r} is not an absolute http(s) URL")
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
+
+
+class McpApp:
+    """ASGI app serving MCP at whatever path it is routed from (route it at `/mcp`).
+
+    Starlette runs no lifespan for routed sub-apps, so the host must keep
+    `running()` entered while it serves requests.
+    """
+
+    def __init__(self, runtime: Runtime, *, allowed_origins: Iterable[str] = ()) -> None:
+        self.tokens = VerifiedTokens(runtime)
+        self.allowed_origins = frozenset(
+            origin_of(url) for url in (runtime.settings.resolved_public_url(), *allowed_origins)
+        )
+        self.server = build_server(runtime, session_of_request)
+        # Builds the SDK's session manager; the Starlette app it returns is not used, since this
+        # class is the endpoint. Host and Origin checks are ours (below): the SDK's would also pin
+        # the Host header, which breaks behind proxies and internal service names.
+        self.server.streamable_http_app(
+            stateless_http=True,
+            json_response=True,
+            max_request_body_size=runtime.settings.max_body_bytes,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+
+    def running(self) -> AbstractAsyncContextManager[None]:
+        """Keep entered while serving: it runs the SDK's task group for the requests in flight."""
+        return self.server.session_manager.run()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            raise RuntimeError(f"the MCP endpoint serves HTTP, not {scope['type']}")
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        if origin is not None and not self._origin_allowed(origin):
+            await _refuse(scope, send, 403, "forbidden", f"Origin {origin} may not use this MCP endpoint")
+            return
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            await _refuse(scope, send, 401, "unauthorized",
+                          "Login required: send the header `Authorization: Bearer <token>`")
+            return
+        try:
+            session = await self.tokens.session(token.strip())
+        except AuthError as exc:
+            if exc.reason == "issuer_unreachable":  # our problem, not the caller's: let them retry
+                await _refuse(scope, send, 503, "service_unavailable", exc.message)
+            else:
+                await _refuse(scope, send, 401, "unauthorized", exc.message, token_given=True)
+            return
+        scope.setdefault("state", {})[SESSION_STATE_KEY] = session
+        await self.server.session_manager.handle_request(scope, receive, send)
+
+    def _origin_allowed(self, origin: str) -> bool:
+        try:
+            return origin_of(origin) in self.allowed_origins
+        except ValueError:  # `null` (sandboxed frames, file://) and anything else that is no origin
+            return False
+
+
+def create_mcp_app(runtime: Runtime, *, allowed_origins: Iterable[str] = ()) -> McpApp:
+    """The MCP endpoint for `runtime`; `allowed_origins` are browser origins allowed besides the server's own."""
+    return McpApp(runtime, allowed_origins=allowed_origins)
+
+
+async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str, *, token_given: bool = False) -> None:
+    context = scope.get("state", {}).get("context")  # the REST app's request context, when routed from it
+    body = json.dumps(error_body(status, message, code=code,
+                                 request_id=getattr(context, "request_id", None))).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        # RFC 6750: an error code only when a token was presented.
+        challenge = 'Bearer error="invalid_token"' if token_given else "Bearer"
+        headers.append((b"www-authenticate", challenge.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

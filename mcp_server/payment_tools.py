@@ -1,0 +1,200 @@
+"""The payment tools: prepare a payment, read its status, list saved cards.
+
+None of them can move money. `initiatePayment` only checks that the order is the
+caller's and payable, and answers with a link to the hosted pay page for that
+one order; the buyer pays there, with their own click. Card data and client
+secrets never reach these results.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from payment_core.identity import Session
+from payment_core.objects import iso
+from payment_core.paylinks import DEFAULT_TTL_SECONDS, issue_pay_token
+from payment_core.payments.money import json_number
+from payment_core.runtime import Runtime
+from payment_core.spec import PAYMENT_CONFIRMATION, PAYMENT_CONFIRMATION_VALUES
+from mcp_server.payment_card import PAYMENT_CARD_URI
+from mcp_server.schemas import RecordId, object_schema
+from mcp_server.toolkit import READ_ONLY, ToolSpec, input_schema, parse_arguments, tool_result
+from mcp_server.wording import capitalized, words
+
+PAY_MESSAGE = "Payment is ready. Click Pay to proceed."
+
+
+def payment_tools(runtime: Runtime, pay_link_secret: bytes) -> list[ToolSpec]:
+    orders = [obj.name for _, obj in runtime.app.spec.order_objects()]
+    if not orders:
+        return []
+    order_ref = order_ref_model(orders)
+    return [
+        initiate_payment_tool(runtime, order_ref, pay_link_secret),
+        payment_status_tool(runtime, order_ref),
+        saved_cards_tool(runtime),
+    ]
+
+
+def order_ref_model(orders: list[str]) -> type[BaseModel]:
+    """`orderType` and `orderId`; `orderType` may be left out when the app has a single order object."""
+    listed = ", ".join(orders)
+    order_type = Field(orders[0] if len(orders) == 1 else ..., description=f"The kind of order: {listed}.",
+                       json_schema_extra={"enum": orders})  # pydantic writes a lone value as `const` only
+    return create_model(
+        "OrderReference",
+        __config__=ConfigDict(extra="forbid"),
+        orderType=(Literal[tuple(orders)], order_type),  # type: ignore[valid-type]
+        orderId=(RecordId, Field(description="The order's id (a UUID), as the list and get tools show it.")),
+    )
+
+
+def initiate_payment_tool(runtime: Runtime, order_ref: type[BaseModel], secret: bytes) -> ToolSpec:
+    pay_pages = f"{runtime.settings.resolved_public_url()}/pay"
+    action_schema = object_schema({
+        "type": {"type": "string", "enum": ["payment"]},
+        "orderId": {"type": "string", "format": "uuid"},
+        "orderType": {"type": "string"},
+        "serviceName": {"type": "string"},
+        "amount": {"type": "number", "description": "In major units (10.5 is ten and a half dollars)."},
+        "amountMinor": {"type": "integer", "description": "In the currency's minor units, as Stripe charges it."},
+        "currency": {"type": "string", "description": "Upper-case ISO 4217 code."},
+        "description": {"type": "string"},
+        "payUrl": {"type": "string", "format": "uri", "description": "The hosted pay page of this one order."},
+        "payUrlExpiresAt": {"type": "string", "format": "date-time"},
+    })
+
+    async def handler(session: Session, arguments: dict[str, Any]) -> CallToolResult:
+        ref = parse_arguments(order_ref, arguments)
+        summary = await runtime.payments.checkout_summary(session, ref.orderType, ref.orderId)
+        order_id = summary.order["id"]
+        now = time.time()
+        token = issue_pay_token(secret, user_id=session.user_id, object_name=summary.object_name,
+                                order_id=order_id, now=now)
+        pay_url = f"{pay_pages}/{token}"
+        action = {
+            "type": "payment",
+            "orderId": order_id,
+            "orderType": summary.object_name,
+            "serviceName": summary.service_name,
+            "amount": json_number(summary.amount),  # for display; amountMinor is the exact figure
+            "amountMinor": summary.amount_minor,
+            "currency": summary.currency,
+            "description": summary.description,
+            "payUrl": pay_url,
+            "payUrlExpiresAt": iso(datetime.fromtimestamp(int(now) + DEFAULT_TTL_SECONDS, timezone.utc)),
+        }
+        text = (
+            f"Payment prepared, nothing charged yet: {summary.amount} {summary.currency} for "
+            f"\"{summary.description}\". The user pays by clicking Pay on the payment card, or by opening "
+            f"{pay_url} (valid for {DEFAULT_TTL_SECONDS // 60} minutes). Never ask the user for card details."
+        )
+        return tool_result(text, {"__frontendAction": action, "message": PAY_MESSAGE})
+
+    return ToolSpec(
+        name="initiatePayment",
+        title="Prepare a payment",
+        description=(
+            "Prepare the payment of one of the signed-in user's unpaid orders. It never charges anything: it checks "
+            "that the order is the user's and still payable, then returns a payment card with a Pay button and a "
+            "link to a secure pay page for that order. The money moves only when the user clicks Pay there. Use it "
+            "when the user wants to pay; afterwards, getPaymentStatus tells whether the payment went through. "
+            "Errors: not found (unknown id, or not the user's), already paid, payment already processing."
+        ),
+        input_schema=input_schema(order_ref),
+        output_schema=object_schema({"__frontendAction": action_schema, "message": {"type": "string"}}),
+        # Reads only: the pay link it signs grants nothing the user could not already do.
+        annotations=READ_ONLY,
+        handler=handler,
+        meta={"ui": {"resourceUri": PAYMENT_CARD_URI}},
+    )
+
+
+def payment_status_tool(runtime: Runtime, order_ref: type[BaseModel]) -> ToolSpec:
+    async def handler(session: Session, arguments: dict[str, Any]) -> CallToolResult:
+        ref = parse_arguments(order_ref, arguments)
+        outcome = await runtime.payments.refresh_payment(session, ref.orderType, ref.orderId)
+        found = runtime.app.find_object(ref.orderType)
+        assert found is not None  # orderType is validated against the spec's order objects
+        status_property = found[1].order.orderStatusProperty
+        result = outcome.payment_result or {}
+        # Picked field by field: the payment result also holds the client secret, which stays here.
+        data = {
+            "orderType": ref.orderType,
+            "orderId": outcome.order["id"],
+            PAYMENT_CONFIRMATION: outcome.order[PAYMENT_CONFIRMATION],
+            "orderStatus": outcome.order.get(status_property),
+            "orderStatusProperty": status_property,
+            "paymentStarted": outcome.payment_result is not None,
+            "paymentStatus": result.get("paymentStatus"),
+            "statusLiteral": result.get("statusLiteral"),
+        }
+        stripe = f"; Stripe: {data['paymentStatus']}" if data["paymentStarted"] else "; no payment started yet"
+        text = (f"{capitalized(words(ref.orderType))} {data['orderId']}: {data[PAYMENT_CONFIRMATION]} "
+                f"({status_property}: {data['orderStatus']}{stripe}).")
+        return tool_result(text, data)
+
+    nullable_text = {"type": ["string", "null"]}
+    return ToolSpec(
+        name="getPaymentStatus",
+        title="Payment status",
+        description=(
+            "Tell whether one of the signed-in user's orders is paid, asking Stripe for the latest state of its "
+            "payment first. Use it after the user says they paid, or when they ask about a payment. "
+            f"`{PAYMENT_CONFIRMATION}` is pending, processing, paid or canceled; `orderStatus` is the order's own "
+            "status after the payment; `paymentStatus` is Stripe's (e.g. succeeded, requires_action)."
+        ),
+        input_schema=input_schema(order_ref),
+        output_schema=object_schema({
+            "orderType": {"type": "string"},
+            "orderId": {"type": "string", "format": "uuid"},
+            PAYMENT_CONFIRMATION: {"type": "string", "enum": list(PAYMENT_CONFIRMATION_VALUES)},
+            "orderStatus": {"description": "The value of the order's status field."},
+            "orderStatusProperty": {"type": "string"},
+            "paymentStarted": {"type": "boolean"},
+            "paymentStatus": nullable_text,
+            "statusLiteral": nullable_text,
+        }),
+        # It writes what Stripe reports onto the order, the same whenever it is called.
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
+                                    open_world_hint=True),
+        handler=handler,
+    )
+
+
+def saved_cards_tool(runtime: Runtime) -> ToolSpec:
+    no_arguments = create_model("NoArguments", __config__=ConfigDict(extra="forbid"))
+
+    async def handler(session: Session, arguments: dict[str, Any]) -> CallToolResult:
+        parse_arguments(no_arguments, arguments)
+        methods = await runtime.payments.list_payment_methods(session)
+        cards = []
+        for method in methods:
+            info = method.get("cardInfo") or {}
+            cards.append({"brand": info.get("brand"), "last4": info.get("last4"),
+                          "expMonth": info.get("exp_month"), "expYear": info.get("exp_year")})
+        listed = "; ".join(f"{c['brand']} ending {c['last4']}, expires {c['expMonth']}/{c['expYear']}" for c in cards)
+        text = f"{len(cards)} saved card(s)" + (f": {listed}." if cards else ".")
+        return tool_result(text, {"cards": cards})
+
+    return ToolSpec(
+        name="listSavedCards",
+        title="Saved cards",
+        description=(
+            "List the signed-in user's saved cards: brand, last four digits and expiry. Use it to answer questions "
+            "about their cards. It cannot pay: the user picks or adds a card themselves on the pay page."
+        ),
+        input_schema=input_schema(no_arguments),
+        output_schema=object_schema({"cards": {"type": "array", "items": object_schema({
+            "brand": {"type": ["string", "null"]},
+            "last4": {"type": ["string", "null"]},
+            "expMonth": {"type": ["integer", "null"]},
+            "expYear": {"type": ["integer", "null"]},
+        })}}),
+        annotations=READ_ONLY,
+        handler=handler,
+    )

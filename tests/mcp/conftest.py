@@ -1,0 +1,31 @@
+"""Fixtures of the MCP tests: real orderpay servers with the MCP endpoint routed at `/mcp`."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from payment_core.spec import BUNDLED_APPS
+from tests.conftest import start_server
+from tests.mcp.support import mcp_routed
+from tests.support import LiveServer
+
+
+@pytest.fixture(scope="module", params=BUNDLED_APPS)
+def app_name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,
+           app_name: str) -> Iterator[LiveServer]:
+    """Each bundled app on SQLite and PostgreSQL, without demo data: tests make their own orders."""
+    with mcp_routed():
+        yield from start_server(request, tmp_path_factory, backend, app_name, demo_data=False)
+
+
+@pytest.fixture(scope="module")
+def airbnb(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One app on SQLite, with demo data, for the tests that are about the transport rather than the store."""
+    with mcp_routed():
+        yield from start_server(request, tmp_path_factory, "sqlite", "airbnb")

@@ -1,0 +1,110 @@
+"""The REST application with the MCP endpoint routed at `/mcp`, and an MCP client for tests.
+
+`app_with_mcp` is the composition `create_app` is to adopt: route `/mcp` to
+`create_mcp_app(runtime)` and keep `mcp_app.running()` entered inside the app's
+lifespan. Until `create_app` does so itself, the tests (and bench/mcp_tools.py)
+compose it here.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import httpx2
+import pytest
+from fastapi import FastAPI
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types import CallToolResult
+
+import tests.support
+from payment_core.api import create_app
+from payment_core.settings import Settings
+from payment_core.spec import DataObjectSpec, load_app
+from mcp_server import create_mcp_app
+from tests.support import LiveServer
+
+
+def app_with_mcp(settings: Settings | None = None) -> FastAPI:
+    app = create_app(settings)
+    mcp_app = create_mcp_app(app.state.runtime)
+    app.add_route("/mcp", mcp_app)
+    rest_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(instance: FastAPI) -> AsyncIterator[Any]:
+        async with rest_lifespan(instance) as state, mcp_app.running():
+            yield state
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+@contextmanager
+def mcp_routed() -> Iterator[None]:
+    """Make `LiveServer.start` serve `app_with_mcp` instead of the bare REST app."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tests.support, "create_app", app_with_mcp)
+        yield
+
+
+@asynccontextmanager
+async def mcp_client(server: LiveServer, username: str | None, *, mode: str = "auto",
+                     headers: dict[str, str] | None = None) -> AsyncIterator[Client]:
+    """The official MCP client on the server's `/mcp`, with `username`'s bearer token."""
+    sent = dict(headers or {})
+    if username is not None:
+        sent["Authorization"] = f"Bearer {server.token(username)}"
+    async with httpx2.AsyncClient(headers=sent, timeout=30) as http:
+        async with Client(streamable_http_client(f"{server.base_url}/mcp", http_client=http), mode=mode) as client:
+            yield client
+
+
+def text_of(result: CallToolResult) -> str:
+    return "\n".join(block.text for block in result.content if block.type == "text")
+
+
+def data_of(result: CallToolResult) -> dict[str, Any]:
+    """The structured content of a successful call, checked against its JSON text twin."""
+    assert not result.is_error, text_of(result)
+    assert isinstance(result.structured_content, dict)
+    assert json.loads(result.content[-1].text) == result.structured_content
+    return result.structured_content
+
+
+def error_of(result: CallToolResult) -> str:
+    """The message of a failed call, checked to be a plain message (no traceback, no internals)."""
+    assert result.is_error, f"expected a tool error, got {result.structured_content}"
+    text = text_of(result)
+    for leak in ("Traceback", 'File "', "sqlalchemy", "pydantic", "errors.pydantic.dev", "SELECT "):
+        assert leak not in text, text
+    return text
+
+
+def order_object(app_name: str) -> DataObjectSpec:
+    return load_app(app_name).spec.order_objects()[0][1]
+
+
+def tool_names(obj: DataObjectSpec) -> tuple[str, str, str]:
+    """The list, get and create tools of an order object, spelled independently of mcp_server."""
+    return (f"list{obj.plural[0].upper()}{obj.plural[1:]}", f"get{obj.name[0].upper()}{obj.name[1:]}",
+            f"create{obj.name[0].upper()}{obj.name[1:]}")
+
+
+def create_values(obj: DataObjectSpec, index: int = 0) -> dict[str, Any]:
+    """The values of the spec's `index`th demo record: a valid create body."""
+    return dict(obj.demoRecords[index].values)
+
+
+def pay_in_the_trusted_ui(server: LiveServer, app_name: str, order_id: str) -> None:
+    """What the buyer's own click does: save a card and start the payment over REST."""
+    service, obj = load_app(app_name).spec.order_objects()[0]
+    prefix = service.route_prefix
+    with server.client("alice") as alice:
+        card = alice.post(f"{prefix}/payment-methods/add", json={"paymentMethodId": "pm_card_visa"})
+        assert card.status_code == 200, card.text
+        paid = alice.patch(f"{prefix}/v1/start{obj.name.lower()}payment/{order_id}",
+                           json={"paymentUserParams": {"paymentMethodId": card.json()["paymentMethodId"]}})
+        assert paid.status_code == 200 and paid.json()[obj.name]["_paymentConfirmation"] == "paid", paid.text

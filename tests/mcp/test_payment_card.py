@@ -1,0 +1,94 @@
+"""The MCP Apps payment card in Chromium, inside a sandboxed iframe of a page that plays the host:
+it renders a real initiatePayment result (as text, even a hostile listing title), opens the pay
+link through `ui/open-link` and asks the status through `tools/call getPaymentStatus`."""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+
+from tests.conftest import start_server
+from tests.mcp.support import data_of, mcp_client, mcp_routed, pay_in_the_trusted_ui
+from tests.support import LiveServer
+from mcp_server.payment_card import PAYMENT_CARD_URI
+
+CHROMIUM = os.environ.get("ORDERPAY_CHROMIUM", "/usr/bin/chromium")
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Chromium not installed at {CHROMIUM}")
+
+HOSTILE_TITLE = '<img src=x onerror="window.parent.pwned=1">Bike'
+
+# The host side of the MCP Apps bridge: answers the card's requests with canned MCP results and
+# records everything the card sends.
+HOST_PAGE = """<!doctype html><html><body>
+<iframe id="card" sandbox="allow-scripts" style="width:480px;height:320px"></iframe>
+<script>
+  window.sent = [];
+  const frame = document.getElementById("card");
+  const reply = (id, result) => frame.contentWindow.postMessage({jsonrpc: "2.0", id, result}, "*");
+  window.addEventListener("message", (event) => {
+    if (event.source !== frame.contentWindow) return;
+    const message = event.data;
+    window.sent.push(message);
+    if (message.method === "ui/initialize") reply(message.id, {protocolVersion: "2026-01-26", hostInfo: {name: "test-host", version: "1"}, hostCapabilities: {openLinks: {}, serverTools: {}}, hostContext: {}});
+    if (message.method === "ui/notifications/initialized") frame.contentWindow.postMessage({jsonrpc: "2.0", method: "ui/notifications/tool-result", params: window.toolResult}, "*");
+    if (message.method === "ui/open-link") reply(message.id, {});
+    if (message.method === "tools/call") reply(message.id, window.statusResult);
+  });
+</script></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def listings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with mcp_routed():
+        yield from start_server(request, tmp_path_factory, "sqlite", "clonesahibinden")
+
+
+async def prepare(server: LiveServer) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The card's HTML, a real initiatePayment result and, after the buyer paid, a real status result."""
+    async with mcp_client(server, "alice") as alice:
+        html = (await alice.read_resource(PAYMENT_CARD_URI)).contents[0].text
+        listing = data_of(await alice.call_tool("createListing", {"title": HOSTILE_TITLE, "currency": "EUR", "price": 12.5}))
+        reference = {"orderType": "listing", "orderId": listing["listing"]["id"]}
+        prepared = await alice.call_tool("initiatePayment", reference)
+    await anyio.to_thread.run_sync(pay_in_the_trusted_ui, server, "clonesahibinden", reference["orderId"])
+    async with mcp_client(server, "alice") as alice:
+        status = await alice.call_tool("getPaymentStatus", reference)
+    dump = {"by_alias": True, "mode": "json", "exclude_none": True}
+    return html, prepared.model_dump(**dump), status.model_dump(**dump)
+
+
+def test_the_card_shows_the_payment_opens_the_pay_page_and_reports_the_status(listings: LiveServer) -> None:
+    html, prepared, status = anyio.run(prepare, listings)
+    action = prepared["structuredContent"]["__frontendAction"]
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.set_content(HOST_PAGE)
+            page.evaluate(f"window.toolResult = {json.dumps(prepared)}; window.statusResult = {json.dumps(status)};")
+            page.evaluate("html => { document.getElementById('card').srcdoc = html; }", html)
+            card = page.frame_locator("#card")
+
+            playwright_api.expect(card.locator("#amount")).to_contain_text("12.50")
+            playwright_api.expect(card.locator("#description")).to_have_text(action["description"])
+            assert HOSTILE_TITLE in action["description"]
+            assert card.locator("img").count() == 0 and page.evaluate("window.pwned") is None
+
+            card.locator("#pay").click()
+            playwright_api.expect(card.locator("#status")).to_contain_text("Complete the payment")
+            opened = [m for m in page.evaluate("window.sent") if m.get("method") == "ui/open-link"]
+            assert [m["params"] for m in opened] == [{"url": action["payUrl"]}]
+
+            card.locator("#check").click()
+            playwright_api.expect(card.locator("#status")).to_have_text("Paid. Thank you!")
+            playwright_api.expect(card.locator("#pay")).to_be_hidden()
+            calls = [m["params"] for m in page.evaluate("window.sent") if m.get("method") == "tools/call"]
+            assert calls[0] == {"name": "getPaymentStatus",
+                                "arguments": {"orderType": "listing", "orderId": action["orderId"]}}
+        finally:
+            browser.close()

@@ -1,0 +1,62 @@
+"""What a buyer does in the browser, as Playwright steps shared by the web tests."""
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support import LiveServer
+
+CARD_4242 = "4242424242424242"
+CARD_3DS = "4000002760003184"
+CARD_DECLINED = "4000000000000002"
+
+
+def sign_in(page: Any, server: LiveServer, username: str = "alice") -> None:
+    page.goto(server.base_url + "/")
+    page.get_by_label("User").fill(username)
+    page.get_by_label("Password").fill(f"{username}-pass")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Message").wait_for()
+
+
+def ask(page: Any, text: str) -> Any:
+    """Sends `text`; returns the answer bubble once its turn is done."""
+    page.get_by_label("Message").fill(text)
+    page.get_by_label("Message").press("Enter")
+    answer = page.locator("li.message.assistant").last
+    answer.and_(page.locator("[data-state=done]")).wait_for()
+    return answer
+
+
+def payment_card(scope: Any) -> Any:
+    card = scope.locator("article.payment-card").last
+    card.wait_for()
+    return card
+
+
+def open_checkout(card: Any) -> None:
+    card.get_by_role("button", name="Pay", exact=False).first.click()
+    card.locator("section.checkout").wait_for()
+
+
+def add_card(card: Any, number: str, holder: str = "Alice Anderson") -> None:
+    add = card.locator("details.add-card")
+    if not add.evaluate("details => details.open"):
+        add.locator("summary").click()
+    card.get_by_label("Card number").fill(number)
+    card.get_by_label("Expiration date (MM / YY)").fill("12 / 34")
+    card.get_by_label("Security code (CVC)").fill("123")
+    card.get_by_label("Name on card").fill(holder)
+    card.get_by_role("button", name="Save card").click()
+    card.get_by_text(f"**** **** **** {number[-4:]}").wait_for()
+
+
+def choose_card(card: Any, last4: str) -> None:
+    card.locator("label.card-choice", has_text=f"**** **** **** {last4}").locator("input").check()
+
+
+def pay_now(card: Any) -> None:
+    card.locator("button.pay-now").click()
+
+
+def wait_paid(card: Any, timeout: float = 20000) -> None:
+    card.locator("xpath=self::*[@data-state='paid']").wait_for(timeout=timeout)

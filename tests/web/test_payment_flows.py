@@ -1,0 +1,92 @@
+"""The seeds' frontend payment flow inside the chat, in Chromium: 3-D Secure
+completed and failed, a declined card then a retry, deleting a saved card, and
+the card's state coming from the order when the conversation is reopened."""
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support import LiveServer
+from tests.web.browser import (
+    CARD_3DS, CARD_4242, CARD_DECLINED, add_card, ask, choose_card, open_checkout, pay_now, payment_card, sign_in,
+    wait_paid,
+)
+from tests.web.support import new_unpaid_order, read_order
+
+
+def pay_card_for_new_order(page: Any, server: LiveServer, username: str) -> tuple[Any, str]:
+    order = new_unpaid_order(server, username)
+    sign_in(page, server, username)
+    card = payment_card(ask(page, "Pay my latest unpaid order, please"))
+    assert card.get_attribute("data-order-id") == order["id"]
+    open_checkout(card)
+    return card, order["id"]
+
+
+def test_3d_secure_completed_brings_the_buyer_back_to_the_paid_conversation(page: Any, airbnb: LiveServer,
+                                                                            shot: Any) -> None:
+    card, order_id = pay_card_for_new_order(page, airbnb, "alice")
+    add_card(card, CARD_3DS)
+    pay_now(card)
+    page.get_by_role("button", name="Complete").wait_for()  # the bank's 3-D Secure page
+    shot(page, "bank")
+    page.get_by_role("button", name="Complete").click()
+    page.wait_for_url("**/?conversationId=*")
+    card = payment_card(page)  # the conversation, reopened, with the same card
+    assert card.get_attribute("data-order-id") == order_id
+    wait_paid(card)
+    assert "payment_intent_client_secret" not in page.url  # read once, then out of the address bar
+    assert read_order(airbnb, order_id)["_paymentConfirmation"] == "paid"
+    shot(page, "paid")
+
+
+def test_3d_secure_failed_then_paid_with_another_card(page: Any, airbnb: LiveServer, shot: Any) -> None:
+    card, order_id = pay_card_for_new_order(page, airbnb, "bob")
+    add_card(card, CARD_3DS, holder="Bob Brown")
+    pay_now(card)
+    page.get_by_role("button", name="Fail").click()
+    page.wait_for_url("**/?conversationId=*")
+    card = payment_card(page)
+    card.get_by_text("Payment failed").wait_for()
+    assert card.get_attribute("data-state") == "payable"
+    assert read_order(airbnb, order_id)["_paymentConfirmation"] == "canceled"
+    shot(page, "failed")
+
+    open_checkout(card)
+    add_card(card, CARD_4242, holder="Bob Brown")
+    pay_now(card)
+    wait_paid(card)
+    assert read_order(airbnb, order_id)["_paymentConfirmation"] == "paid"
+
+
+def test_a_declined_card_shows_the_error_then_a_retry_pays(page: Any, airbnb: LiveServer, shot: Any) -> None:
+    card, order_id = pay_card_for_new_order(page, airbnb, "carol")
+    add_card(card, CARD_DECLINED, holder="Carol Clark")
+    pay_now(card)
+    card.get_by_text("Stripe error message: Your card was declined.").wait_for()
+    assert card.get_attribute("data-state") == "payable"
+    assert read_order(airbnb, order_id)["_paymentConfirmation"] == "canceled"
+    shot(page, "declined")
+
+    add_card(card, CARD_4242, holder="Carol Clark")  # the checkout stays open for the retry
+    choose_card(card, "4242")
+    pay_now(card)
+    wait_paid(card)
+    assert read_order(airbnb, order_id)["_paymentConfirmation"] == "paid"
+
+    # Reopened later, the card is Paid because the order is, not because this page remembers it.
+    page.reload()
+    wait_paid(payment_card(page))
+    page.get_by_role("button", name="New chat").click()
+    page.locator("#conversation-list button.conversation-open").first.click()
+    wait_paid(payment_card(page))
+
+
+def test_delete_a_saved_card(page: Any, airbnb: LiveServer) -> None:
+    card, _ = pay_card_for_new_order(page, airbnb, "alice")
+    add_card(card, "5555555555554444")
+    card.get_by_role("button", name="Delete card ending 4444").click()
+    card.get_by_text("Card deleted.").wait_for()
+    assert card.get_by_text("**** **** **** 4444").count() == 0
+    with airbnb.client("alice") as alice:
+        saved = alice.get("/bookingmanagement-api/payment-methods/list").json()
+    assert all(method["cardInfo"]["last4"] != "4444" for method in saved)

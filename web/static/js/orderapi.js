@@ -1,0 +1,76 @@
+// The operations the payment components need on one order, over either way of
+// being authorised:
+//   restOrderApi — the signed-in user's bearer token on the REST API (the chat);
+//   payLinkApi   — a pay-link token on /pay/api/{token} (the hosted pay page).
+// Both answer the same normalised shapes:
+//   order()   → {id, confirmation, status}
+//   start()/refresh() → {order: {id, confirmation, status}, paymentResult}
+import { requestJson } from "./http.js";
+
+function normalisedOrder(order, statusProperty) {
+  return { id: order.id, confirmation: order._paymentConfirmation, status: order[statusProperty] };
+}
+
+export function restOrderApi({ token, orderType, orderId, objectConfig, onUnauthorized }) {
+  const { prefix, plural, statusProperty } = objectConfig;
+  const id = encodeURIComponent(orderId);
+  const lower = orderType.toLowerCase();
+
+  async function call(method, path, body) {
+    try {
+      return await requestJson(method, prefix + path, { token, body });
+    } catch (error) {
+      if (error.status === 401 && onUnauthorized) onUnauthorized();
+      throw error;
+    }
+  }
+  const outcome = (answer) => ({
+    order: normalisedOrder(answer[orderType], statusProperty),
+    paymentResult: answer.paymentResult,
+  });
+
+  return {
+    orderId,
+    statusProperty,
+    order: async () => normalisedOrder((await call("GET", `/v1/${plural}/${id}`))[orderType], statusProperty),
+    cards: () => call("GET", "/payment-methods/list"),
+    addCard: (paymentMethodId) => call("POST", "/payment-methods/add", { paymentMethodId }),
+    deleteCard: (paymentMethodId) => call("DELETE", `/payment-methods/delete/${encodeURIComponent(paymentMethodId)}`),
+    start: async (paymentMethodId, returnUrl) => outcome(await call("PATCH", `/v1/start${lower}payment/${id}`, {
+      paymentUserParams: { paymentMethodId, return_url: returnUrl },
+    })),
+    refresh: async () => outcome(await call("PATCH", `/v1/refresh${lower}payment/${id}`)),
+  };
+}
+
+export function payLinkApi(payToken) {
+  const base = `/pay/api/${encodeURIComponent(payToken)}`;
+  const call = (method, path, body) => requestJson(method, base + path, { body });
+  let statusProperty = null;
+  const outcome = (answer) => ({ order: normalisedOrder(answer.order, statusProperty), paymentResult: answer.paymentResult });
+
+  return {
+    orderId: null,
+    get statusProperty() { return statusProperty; },
+    /** The order and what paying it charges: {orderType, orderId, amount, currency, description}. */
+    async details() {
+      const answer = await call("GET", "/order");
+      statusProperty = answer.statusProperty;
+      this.orderId = answer.order.id;
+      return { type: "payment", orderType: answer.orderType, serviceName: answer.serviceName, orderId: answer.order.id,
+        amount: answer.amount, currency: answer.currency, description: answer.description };
+    },
+    async order() {
+      const answer = await call("GET", "/order");
+      statusProperty = answer.statusProperty;
+      return normalisedOrder(answer.order, statusProperty);
+    },
+    cards: () => call("GET", "/cards"),
+    addCard: (paymentMethodId) => call("POST", "/cards/add", { paymentMethodId }),
+    deleteCard: (paymentMethodId) => call("DELETE", `/cards/${encodeURIComponent(paymentMethodId)}`),
+    start: async (paymentMethodId, returnUrl) => outcome(await call("PATCH", "/start", {
+      paymentUserParams: { paymentMethodId, return_url: returnUrl },
+    })),
+    refresh: async () => outcome(await call("PATCH", "/refresh")),
+  };
+}
