@@ -37,7 +37,7 @@ def create_server(settings: Settings | None = None, *, chat: ChatSettings | None
     app = create_app(settings)
     runtime: Runtime = app.state.runtime
     chat = chat or ChatSettings()
-    mcp_app = create_mcp_app(runtime)
+    mcp_app = create_mcp_app(runtime, allowed_origins=runtime.settings.mcp_allowed_origins)
     app.add_route("/mcp", mcp_app)
 
     # Created with the app's tables by the runtime's start-up.

@@ -14,9 +14,10 @@ from typing import Any, Literal
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from payment_core.errors import ServiceUnavailable
 from payment_core.identity import Session
 from payment_core.objects import iso
-from payment_core.paylinks import DEFAULT_TTL_SECONDS, issue_pay_token
+from payment_core.paylinks import issue_pay_token, pay_link_secret
 from payment_core.payments.money import json_number
 from payment_core.runtime import Runtime
 from payment_core.spec import PAYMENT_CONFIRMATION, PAYMENT_CONFIRMATION_VALUES
@@ -28,13 +29,13 @@ from mcp_server.wording import capitalized, words
 PAY_MESSAGE = "Payment is ready. Click Pay to proceed."
 
 
-def payment_tools(runtime: Runtime, pay_link_secret: bytes) -> list[ToolSpec]:
+def payment_tools(runtime: Runtime) -> list[ToolSpec]:
     orders = [obj.name for _, obj in runtime.app.spec.order_objects()]
     if not orders:
         return []
     order_ref = order_ref_model(orders)
     return [
-        initiate_payment_tool(runtime, order_ref, pay_link_secret),
+        initiate_payment_tool(runtime, order_ref),
         payment_status_tool(runtime, order_ref),
         saved_cards_tool(runtime),
     ]
@@ -53,8 +54,22 @@ def order_ref_model(orders: list[str]) -> type[BaseModel]:
     )
 
 
-def initiate_payment_tool(runtime: Runtime, order_ref: type[BaseModel], secret: bytes) -> ToolSpec:
+def initiate_payment_tool(runtime: Runtime, order_ref: type[BaseModel]) -> ToolSpec:
     pay_pages = f"{runtime.settings.resolved_public_url()}/pay"
+    ttl = runtime.settings.pay_link_ttl_seconds
+    secret: bytes | None = None
+
+    def signing_key() -> bytes:
+        # Read on first use, as the pay page does: without ORDERPAY_PAY_LINK_SECRET in production
+        # only payments are refused, while the other tools (and the chat) keep working.
+        nonlocal secret
+        if secret is None:
+            try:
+                secret = pay_link_secret(runtime.settings)
+            except (RuntimeError, ValueError) as exc:
+                raise ServiceUnavailable(f"pay links are not configured on this server: {exc}") from None
+        return secret
+
     action_schema = object_schema({
         "type": {"type": "string", "enum": ["payment"]},
         "orderId": {"type": "string", "format": "uuid"},
@@ -73,8 +88,8 @@ def initiate_payment_tool(runtime: Runtime, order_ref: type[BaseModel], secret: 
         summary = await runtime.payments.checkout_summary(session, ref.orderType, ref.orderId)
         order_id = summary.order["id"]
         now = time.time()
-        token = issue_pay_token(secret, user_id=session.user_id, object_name=summary.object_name,
-                                order_id=order_id, now=now)
+        token = issue_pay_token(signing_key(), user_id=session.user_id, object_name=summary.object_name,
+                                order_id=order_id, ttl_seconds=ttl, now=now)
         pay_url = f"{pay_pages}/{token}"
         action = {
             "type": "payment",
@@ -86,12 +101,12 @@ def initiate_payment_tool(runtime: Runtime, order_ref: type[BaseModel], secret: 
             "currency": summary.currency,
             "description": summary.description,
             "payUrl": pay_url,
-            "payUrlExpiresAt": iso(datetime.fromtimestamp(int(now) + DEFAULT_TTL_SECONDS, timezone.utc)),
+            "payUrlExpiresAt": iso(datetime.fromtimestamp(int(now) + ttl, timezone.utc)),
         }
         text = (
             f"Payment prepared, nothing charged yet: {summary.amount} {summary.currency} for "
             f"\"{summary.description}\". The user pays by clicking Pay on the payment card, or by opening "
-            f"{pay_url} (valid for {DEFAULT_TTL_SECONDS // 60} minutes). Never ask the user for card details."
+            f"{pay_url} (valid for {_duration(ttl)}). Never ask the user for card details."
         )
         return tool_result(text, {"__frontendAction": action, "message": PAY_MESSAGE})
 
@@ -198,3 +213,7 @@ def saved_cards_tool(runtime: Runtime) -> ToolSpec:
         annotations=READ_ONLY,
         handler=handler,
     )
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 60} minutes" if seconds >= 120 else f"{seconds} seconds"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from mcp.server.mcpserver import MCPServer
 
-from payment_core.paylinks import pay_link_secret
 from payment_core.runtime import Runtime
 from mcp_server.order_tools import order_tools
 from mcp_server.payment_card import payment_card_apps
@@ -23,7 +22,7 @@ INSTRUCTIONS = (
 
 def tool_specs(runtime: Runtime) -> list[ToolSpec]:
     specs = [tool for _, obj in runtime.app.spec.order_objects() for tool in order_tools(runtime.store(obj.name))]
-    return specs + payment_tools(runtime, pay_link_secret(runtime.settings))
+    return specs + payment_tools(runtime)
 
 
 def build_server(runtime: Runtime, session_of: SessionOf) -> MCPServer:

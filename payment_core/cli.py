@@ -92,6 +92,28 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from mcp_server import run_stdio
+    from payment_core.identity import AuthError
+    from payment_core.spec import SpecError
+
+    settings = _settings(args)
+    token = settings.mcp_token.get_secret_value().strip() if settings.mcp_token else ""
+    if not token:
+        print("orderpay: set ORDERPAY_MCP_TOKEN to the bearer token of the user to act for "
+              "(e.g. from `orderpay token --user alice`)", file=sys.stderr)
+        return 2
+    try:
+        run_stdio(settings, token)  # blocks until the client closes stdin
+    except AuthError as exc:
+        print(f"orderpay: the token is refused: {exc.message}", file=sys.stderr)
+        return 2
+    except SpecError as exc:
+        print(f"orderpay: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orderpay", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--webhook", action="append", default=[], metavar="URL", help="deliver webhooks to URL (repeatable)")
     sandbox.add_argument("--webhook-secret", help="signing secret for --webhook endpoints (default: generated, printed)")
     sandbox.set_defaults(run=cmd_sandbox)
+
+    mcp = commands.add_parser("mcp", help="the MCP server over stdio, acting for the user of ORDERPAY_MCP_TOKEN")
+    mcp.add_argument("--stdio", action="store_true", required=True, help="speak MCP on stdin/stdout")
+    mcp.add_argument("--app", help="bundled app name or spec path (as `orderpay serve` runs it)")
+    mcp.set_defaults(run=cmd_mcp)
 
     spec = commands.add_parser("spec", help="app spec tools")
     spec_commands = spec.add_subparsers(dest="spec_command", required=True)

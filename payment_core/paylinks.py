@@ -20,7 +20,7 @@ import hmac
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from cryptography.hazmat.primitives import serialization
 
@@ -114,12 +114,8 @@ def verify_pay_token(secret: bytes, token: str, *, now: float | None = None) -> 
 
 def pay_link_secret(settings: Settings) -> bytes:
     """The HMAC key of pay links for these settings (see the module docstring)."""
-    # `pay_link_secret` (ORDERPAY_PAY_LINK_SECRET) is a setting the lead adds to Settings;
-    # read defensively so this works before and after it lands.
-    configured: Any = getattr(settings, "pay_link_secret", None)
-    if configured is not None:
-        value = configured.get_secret_value() if hasattr(configured, "get_secret_value") else str(configured)
-        secret = value.encode()
+    if settings.pay_link_secret is not None:
+        secret = settings.pay_link_secret.get_secret_value().encode()
         if len(secret) < MIN_SECRET_BYTES:
             raise ValueError(f"ORDERPAY_PAY_LINK_SECRET must be at least {MIN_SECRET_BYTES} bytes long")
         return secret

@@ -65,11 +65,17 @@ class Settings(BaseSettings):
     )
     pay_link_ttl_seconds: int = Field(900, gt=0, description="How long a pay link from initiatePayment stays valid.")
 
+    mcp_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins besides the public URL's that may call /mcp (comma-separated), e.g. an MCP Inspector's.",
+    )
+    mcp_token: SecretStr | None = Field(None, description="Bearer token of the user `orderpay mcp --stdio` acts for.")
+
     max_body_bytes: int = Field(1_048_576, gt=0, description="Requests with a larger body get 413.")
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="Structured JSON log lines (false: plain text).")
 
-    @field_validator("stripe_webhook_secrets", mode="before")
+    @field_validator("stripe_webhook_secrets", "mcp_allowed_origins", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

@@ -19,7 +19,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    StrictFloat,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -32,7 +31,10 @@ from payment_core.spec.models import DataObjectSpec, FieldSpec
 MAX_INTEGER = 2**53 - 1  # what a JavaScript client can represent exactly
 
 
-def _finite(value: float) -> float:
+def _number(value: Any) -> float:
+    # JSON numbers only: "12" and true are mistakes, not prices.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a number")
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
     return float(value)
@@ -50,7 +52,7 @@ def _iso_text(value: Any) -> Any:
 
 
 Integer = Annotated[StrictInt, Field(ge=-MAX_INTEGER, le=MAX_INTEGER)]
-Double = Annotated[StrictInt | StrictFloat, AfterValidator(_finite)]
+Double = Annotated[float, BeforeValidator(_number)]
 Date = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_aware)]
 Id = Annotated[uuid.UUID, BeforeValidator(lambda v: v if isinstance(v, (str, uuid.UUID)) else _not_text())]
 
@@ -132,7 +134,9 @@ def bad_input_from(errors: Sequence[Mapping[str, Any]]) -> BadInput:
     if not errors:
         return BadInput("invalid input")
     error = errors[0]
-    loc = [str(part) for part in error["loc"] if part not in ("body", "query", "path")]
+    parts = [part for part in error["loc"] if part not in ("body", "query", "path")]
+    # After the field name, keep list positions and keys, not pydantic's union member tags (`.int`, `.float`).
+    loc = [str(part) for i, part in enumerate(parts) if i == 0 or isinstance(part, int)]
     field = ".".join(loc) or None
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":

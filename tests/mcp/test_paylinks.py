@@ -105,17 +105,12 @@ def test_the_development_secret_is_derived_from_the_signing_key(tmp_path: Path) 
     assert len(first) == 32
 
 
-class WithPayLinkSecret(Settings):
-    """Settings with the field the lead adds as ORDERPAY_PAY_LINK_SECRET."""
-
-    pay_link_secret: str | None = None
-
-
 def test_a_configured_secret_is_used_and_production_requires_one(tmp_path: Path) -> None:
     configured = "x" * 40
-    assert pay_link_secret(WithPayLinkSecret(data_dir=tmp_path, pay_link_secret=configured)) == configured.encode()
+    assert pay_link_secret(Settings(data_dir=tmp_path, pay_link_secret=configured)) == configured.encode()
+    assert pay_link_secret(Settings(data_dir=tmp_path, environment="production", pay_link_secret=configured))
     with pytest.raises(ValueError):
-        pay_link_secret(WithPayLinkSecret(data_dir=tmp_path, pay_link_secret="too short"))
+        pay_link_secret(Settings(data_dir=tmp_path, pay_link_secret="too short"))
     with pytest.raises(RuntimeError):
         pay_link_secret(Settings(data_dir=tmp_path, environment="production"))
     assert not (tmp_path / "dev-signing-key.pem").exists()

@@ -4,12 +4,18 @@ REST calls); getPaymentStatus and listSavedCards then report it, without card da
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from payment_core.paylinks import DEFAULT_TTL_SECONDS, PayGrant, pay_link_secret, verify_pay_token
+from payment_core.errors import ServiceUnavailable
+from payment_core.identity import find_demo_user
+from payment_core.paylinks import PayGrant, pay_link_secret, verify_pay_token
+from payment_core.runtime import Runtime
+from payment_core.settings import Settings
 from payment_core.spec import load_app
+from mcp_server.server import tool_specs
 from tests.mcp.support import (
     create_values,
     data_of,
@@ -59,7 +65,8 @@ async def test_initiate_payment_returns_a_pay_card_and_charges_nothing(server: L
     assert action["payUrl"].startswith(f"{server.base_url}/pay/")
     grant = verify_pay_token(pay_link_secret(server.settings), action["payUrl"].rsplit("/", 1)[1])
     assert grant == PayGrant(server.session("alice").user_id, obj.name, order["id"], grant.expires_at)
-    assert issued_at + DEFAULT_TTL_SECONDS - 2 <= grant.expires_at <= time.time() + DEFAULT_TTL_SECONDS
+    ttl = server.settings.pay_link_ttl_seconds
+    assert issued_at + ttl - 2 <= grant.expires_at <= time.time() + ttl
 
     assert status == {"orderType": obj.name, "orderId": order["id"], "_paymentConfirmation": "pending",
                       "orderStatus": order[obj.order.orderStatusProperty],
@@ -95,3 +102,19 @@ async def test_after_the_buyer_pays_the_tools_report_it_and_refuse_a_second_paym
         assert data_of(await bob.call_tool("listSavedCards", {})) == {"cards": []}
         assert error_of(await bob.call_tool("getPaymentStatus", reference)) == \
             "Error executing tool getPaymentStatus: Record not found"
+
+
+async def test_without_a_pay_link_secret_in_production_only_payments_are_refused(tmp_path: Path) -> None:
+    settings = Settings(app="store", data_dir=tmp_path, environment="production",
+                        auth_jwks_url="http://127.0.0.1:9/jwks.json")
+    runtime = Runtime.create(settings)
+    try:
+        await runtime.start()
+        tools = {tool.name: tool for tool in tool_specs(runtime)}  # building the server needs no secret
+        buyer = find_demo_user("alice").as_session()  # type: ignore[union-attr]
+        created = await tools["createOrder"].handler(buyer, {"totalAmount": 1500})
+        order = created.structured_content["order"]
+        with pytest.raises(ServiceUnavailable, match="pay links are not configured on this server"):
+            await tools["initiatePayment"].handler(buyer, {"orderId": order["id"]})
+    finally:
+        await runtime.close()
