@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import statistics
 import sys
 import tempfile
 import time

@@ -149,6 +149,8 @@ class TurnHub:
         message = user(text)
         self.store.begin_turn(turn_id=turn.id, conversation_id=conversation_id, user_id=user_id,
                               provider=self.provider.name, user_message=message, new_conversation=new)
+        # Committed before `start` goes out: a client that has an event id can resume on any replica.
+        await self.store.writer.sync()
         turn.emit("start", {"conversationId": str(conversation_id), "provider": self.provider.name})
         self.live[turn.id] = turn
         self._group.start_soon(self._run, turn, token, history + [message])

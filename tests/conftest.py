@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from payment_core.api import create_app
 from payment_core.settings import Settings
-from tests.support import LiveServer, drop_app_tables, drop_postgres, postgres_problem, run_async, session_postgres_url
+from tests.support import AppFactory, LiveServer, drop_app_tables, drop_postgres, postgres_problem, run_async, session_postgres_url
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -72,9 +73,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 def start_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,
-                 app: str, **overrides: object) -> Iterator[LiveServer]:
+                 app: str, *, factory: AppFactory = create_app, **overrides: object) -> Iterator[LiveServer]:
     settings = make_settings(request, backend, app, tmp_path_factory.mktemp(f"{Path(app).stem}-{backend}"), **overrides)
-    server = LiveServer.start(settings)
+    server = LiveServer.start(settings, factory)
     try:
         yield server
     finally:

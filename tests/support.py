@@ -7,9 +7,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -22,6 +21,7 @@ from payment_core.runtime import Runtime
 from payment_core.settings import Settings
 
 T = TypeVar("T")
+AppFactory = Callable[[Settings], Any]
 POSTGRES_URL = os.environ.get(
     "ORDERPAY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/orderpay_test"
 )
@@ -104,16 +104,18 @@ class LiveServer:
     """orderpay served by uvicorn in a background thread, reached over real HTTP."""
 
     settings: Settings
+    factory: AppFactory
     app: Any
     server: uvicorn.Server
     thread: threading.Thread
     base_url: str
 
     @classmethod
-    def start(cls, settings: Settings) -> LiveServer:
+    def start(cls, settings: Settings, factory: AppFactory = create_app) -> LiveServer:
+        """`factory` builds the app: the REST API alone by default, `bff.server.create_server` for all of it."""
         port = free_port()
         settings = settings.model_copy(update={"port": port})
-        app = create_app(settings)
+        app = factory(settings)
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
@@ -123,7 +125,7 @@ class LiveServer:
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("orderpay test server did not start")
             time.sleep(0.02)
-        return cls(settings, app, server, thread, f"http://127.0.0.1:{port}")
+        return cls(settings, factory, app, server, thread, f"http://127.0.0.1:{port}")
 
     def stop(self) -> None:
         self.server.should_exit = True

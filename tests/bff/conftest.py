@@ -4,12 +4,10 @@ speaking a model provider's wire format."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 
 import pytest
 
-import tests.support
 from bff.server import create_server
 from bff.settings import ChatSettings
 from tests.bff.support import ScriptedModel, anthropic_app, openai_app, serving
@@ -20,18 +18,11 @@ FAST = {"chat_keepalive_seconds": 0.2, "chat_provider_retries": 0, "chat_provide
         "chat_resume_grace_seconds": 0.5}
 
 
-@contextmanager
-def chat_routed(chat: ChatSettings) -> Iterator[None]:
-    """Make `LiveServer.start` serve the whole system with these chat settings."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tests.support, "create_app", partial(create_server, chat=chat))
-        yield
-
-
 def run_chat_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,
                     app: str, chat: ChatSettings, **overrides: object) -> Iterator[LiveServer]:
-    with chat_routed(chat):
-        yield from start_server(request, tmp_path_factory, backend, app, **overrides)
+    """The whole system (`bff.server.create_server`) with these chat settings."""
+    yield from start_server(request, tmp_path_factory, backend, app, factory=partial(create_server, chat=chat),
+                            **overrides)
 
 
 @pytest.fixture(scope="module")

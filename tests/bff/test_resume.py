@@ -7,7 +7,6 @@ import time
 
 import httpx
 
-from tests.bff.conftest import chat_routed
 from tests.bff.support import Pause, Say, ScriptedModel, stream_turn
 from tests.support import LiveServer
 
@@ -57,8 +56,7 @@ def test_a_turn_nobody_comes_back_for_is_cancelled(openai_server: LiveServer, mo
 
 def test_another_replica_resumes_a_turn_from_the_database(openai_server: LiveServer, model: ScriptedModel) -> None:
     model.replies = [list(SLOW_ANSWER)]
-    with chat_routed(openai_server.app.state.chat.chat):
-        replica = LiveServer.start(openai_server.settings)  # same database, same signing key
+    replica = LiveServer.start(openai_server.settings, openai_server.factory)  # same database, same signing key
     try:
         with openai_server.client("alice") as alice:
             first = stream_turn(alice, "tell me a long story", stop_after=2)

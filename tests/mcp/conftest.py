@@ -7,7 +7,7 @@ import pytest
 
 from payment_core.spec import BUNDLED_APPS
 from tests.conftest import start_server
-from tests.mcp.support import mcp_routed
+from tests.mcp.support import app_with_mcp
 from tests.support import LiveServer
 
 
@@ -20,12 +20,10 @@ def app_name(request: pytest.FixtureRequest) -> str:
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,
            app_name: str) -> Iterator[LiveServer]:
     """Each bundled app on SQLite and PostgreSQL, without demo data: tests make their own orders."""
-    with mcp_routed():
-        yield from start_server(request, tmp_path_factory, backend, app_name, demo_data=False)
+    yield from start_server(request, tmp_path_factory, backend, app_name, demo_data=False, factory=app_with_mcp)
 
 
 @pytest.fixture(scope="module")
 def airbnb(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One app on SQLite, with demo data, for the tests that are about the transport rather than the store."""
-    with mcp_routed():
-        yield from start_server(request, tmp_path_factory, "sqlite", "airbnb")
+    yield from start_server(request, tmp_path_factory, "sqlite", "airbnb", factory=app_with_mcp)

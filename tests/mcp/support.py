@@ -8,18 +8,16 @@ compose it here.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx2
-import pytest
 from fastapi import FastAPI
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
 
-import tests.support
 from payment_core.api import create_app
 from payment_core.settings import Settings
 from payment_core.spec import DataObjectSpec, load_app
@@ -40,14 +38,6 @@ def app_with_mcp(settings: Settings | None = None) -> FastAPI:
 
     app.router.lifespan_context = lifespan
     return app
-
-
-@contextmanager
-def mcp_routed() -> Iterator[None]:
-    """Make `LiveServer.start` serve `app_with_mcp` instead of the bare REST app."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tests.support, "create_app", app_with_mcp)
-        yield
 
 
 @asynccontextmanager

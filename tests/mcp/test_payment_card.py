@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from tests.conftest import start_server
-from tests.mcp.support import data_of, mcp_client, mcp_routed, pay_in_the_trusted_ui
+from tests.mcp.support import app_with_mcp, data_of, mcp_client, pay_in_the_trusted_ui
 from tests.support import LiveServer
 from mcp_server.payment_card import PAYMENT_CARD_URI
 
@@ -44,8 +44,7 @@ HOST_PAGE = """<!doctype html><html><body>
 
 @pytest.fixture(scope="module")
 def listings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with mcp_routed():
-        yield from start_server(request, tmp_path_factory, "sqlite", "clonesahibinden")
+    yield from start_server(request, tmp_path_factory, "sqlite", "clonesahibinden", factory=app_with_mcp)
 
 
 async def prepare(server: LiveServer) -> tuple[str, dict[str, Any], dict[str, Any]]:

@@ -8,19 +8,18 @@ from typing import Any
 
 import pytest
 
+from bff.server import create_server
 from tests.conftest import start_server
 from tests.support import LiveServer
-from tests.web.support import web_served
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 
 
 def serve(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, app: str) -> Iterator[LiveServer]:
     # The UI is the subject here: SQLite only (the flow's database behaviour is tested on both backends elsewhere).
-    with web_served():
-        # Many card additions and payments by the same demo users within a minute: lift the card-testing limit.
-        yield from start_server(request, tmp_path_factory, "sqlite", app, demo_data=True,
-                                payment_attempts_per_minute=1000)
+    # Many card additions and payments by the same demo users within a minute: lift the card-testing limit.
+    yield from start_server(request, tmp_path_factory, "sqlite", app, factory=create_server, demo_data=True,
+                            payment_attempts_per_minute=1000)
 
 
 @pytest.fixture(scope="module")

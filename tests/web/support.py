@@ -1,39 +1,10 @@
-"""The whole app for the browser tests, and helpers that read orders back over REST.
-
-`web_app(settings)` is the whole system as `orderpay serve` runs it
-(`bff.server.create_server`, which includes `web.web_router`), with the offline
-assistant answering.
-"""
+"""Helpers of the browser tests: orders made and read back over REST, pay links over MCP."""
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
-import pytest
-from fastapi import FastAPI
-
-import tests.support
-from payment_core.settings import Settings
 from payment_core.spec import DataObjectSpec, ServiceSpec
-from tests.support import LiveServer
-
-
-def web_app(settings: Settings | None = None) -> FastAPI:
-    """What `orderpay serve` runs: REST, MCP at /mcp, the chat backend and this UI in one app."""
-    from bff.server import create_server
-
-    return create_server(settings)
-
-
-@contextmanager
-def web_served() -> Iterator[None]:
-    """Make `LiveServer.start` serve the whole app."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tests.support, "create_app", web_app)
-        yield
+from tests.support import LiveServer, run_async
 
 
 def order_object(server: LiveServer) -> tuple[ServiceSpec, DataObjectSpec]:
@@ -74,9 +45,7 @@ def pay_url(server: LiveServer, username: str, order_id: str) -> str:
             result = await client.call_tool("initiatePayment", {"orderType": obj.name, "orderId": order_id})
             return data_of(result)["__frontendAction"]["payUrl"]
 
-    # Playwright's sync API keeps an event loop running in this thread: ask from another one.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, ask()).result()
+    return run_async(ask())
 
 
 def new_unpaid_order(server: LiveServer, username: str = "alice", **values: Any) -> dict[str, Any]:
