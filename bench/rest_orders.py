@@ -115,16 +115,18 @@ def main() -> int:
         ours = LoadResult([v for r in runs_orderpay for v in r.latencies_ms], sum(r.seconds for r in runs_orderpay))
         base = LoadResult([v for r in runs_bare for v in r.latencies_ms], sum(r.seconds for r in runs_bare))
 
-        big = start_orderpay(Path(large_dir))
+        # Both sizes served at once and measured in alternating rounds, like the comparison above.
+        big, small_again = start_orderpay(Path(large_dir)), start_orderpay(Path(small_dir))
         try:
-            at_large = measure(big.base_url, large_ids, requests // 2, token_large)
+            runs_large, runs_small = [], []
+            for _ in range(4):
+                runs_large.append(measure(big.base_url, large_ids, requests // 4, token_large))
+                runs_small.append(measure(small_again.base_url, small_ids, requests // 4, token_small))
         finally:
             big.stop()
-        small_again = start_orderpay(Path(small_dir))
-        try:
-            at_small = measure(small_again.base_url, small_ids, requests // 2, token_small)
-        finally:
             small_again.stop()
+        at_large = LoadResult([v for r in runs_large for v in r.latencies_ms], sum(r.seconds for r in runs_large))
+        at_small = LoadResult([v for r in runs_small for v in r.latencies_ms], sum(r.seconds for r in runs_small))
 
     ratio = ours.p50 / base.p50
     scale = at_large.p50 / at_small.p50
