@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,30 +78,46 @@ class LoadResult:
         return len(self.latencies_ms) / self.seconds
 
 
-async def _load(urls: Sequence[str], headers: dict[str, str], concurrency: int) -> LoadResult:
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for url in urls:
-        queue.put_nowait(url)
+Call = tuple[str, bytes | None]  # (url, body): GET without a body, POST with one
+
+
+def _ok(response: httpx.Response) -> bool:
+    return response.status_code == 200
+
+
+async def _load(calls: Sequence[Call], headers: dict[str, str], concurrency: int,
+                check: Callable[[httpx.Response], bool]) -> LoadResult:
+    queue: asyncio.Queue[Call] = asyncio.Queue()
+    for call in calls:
+        queue.put_nowait(call)
     latencies: list[float] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
 
         async def worker() -> None:
             while not queue.empty():
-                url = queue.get_nowait()
+                url, body = queue.get_nowait()
                 started = time.perf_counter()
-                response = await client.get(url)
+                response = await (client.get(url) if body is None else client.post(url, content=body))
                 latencies.append((time.perf_counter() - started) * 1000)
-                if response.status_code != 200:
-                    raise RuntimeError(f"GET {url} answered {response.status_code}: {response.text[:200]}")
+                if not check(response):
+                    raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:300]}")
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return LoadResult(latencies, time.perf_counter() - started)
 
 
-def run_load(urls: Sequence[str], *, headers: dict[str, str] | None = None, concurrency: int = 8) -> LoadResult:
-    return asyncio.run(_load(urls, headers or {}, concurrency))
+def run_load(calls: Sequence[str | Call], *, headers: dict[str, str] | None = None, concurrency: int = 8,
+             check: Callable[[httpx.Response], bool] = _ok) -> LoadResult:
+    """Send every call (a URL to GET, or (url, body) to POST) with `concurrency` in flight; each must pass `check`."""
+    normalized = [(call, None) if isinstance(call, str) else call for call in calls]
+    return asyncio.run(_load(normalized, headers or {}, concurrency, check))
+
+
+def combined(runs: Sequence[LoadResult]) -> LoadResult:
+    """Several rounds as one result."""
+    return LoadResult([v for r in runs for v in r.latencies_ms], sum(r.seconds for r in runs))
 
 
 def machine_line() -> str:

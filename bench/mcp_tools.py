@@ -17,7 +17,6 @@ import os
 import random
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import LoadResult, ServerProcess, free_port, machine_line, python, write_section  # noqa: E402
+from bench.harness import LoadResult, ServerProcess, combined, free_port, machine_line, python, run_load, write_section  # noqa: E402
 from bench.rest_orders import RESERVATIONS, populate  # noqa: E402
 from bench.rest_orders import measure as measure_rest  # noqa: E402
 from payment_core.identity import find_demo_user  # noqa: E402
@@ -52,38 +51,16 @@ def call_headers(token: str | None) -> dict[str, str]:
     return {**headers, "Authorization": f"Bearer {token}"} if token else headers
 
 
-async def _load(url: str, bodies: list[bytes], headers: dict[str, str], concurrency: int) -> LoadResult:
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
-
-        async def worker() -> None:
-            while not queue.empty():
-                body = queue.get_nowait()
-                started = time.perf_counter()
-                response = await client.post(url, content=body)
-                latencies.append((time.perf_counter() - started) * 1000)
-                if response.status_code != 200 or b'"isError":false' not in response.content:
-                    raise RuntimeError(f"{TOOL} answered {response.status_code}: {response.text[:300]}")
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return LoadResult(latencies, time.perf_counter() - started)
-
-
-def combined(runs: list[LoadResult]) -> LoadResult:
-    return LoadResult([v for r in runs for v in r.latencies_ms], sum(r.seconds for r in runs))
-
-
 def measure(base_url: str, ids: list[str], requests: int, token: str | None, concurrency: int = 1) -> LoadResult:
     """Latency with one call at a time (concurrency 1), throughput with several in flight."""
-    bodies = [call_body(n, random.choice(ids)) for n in range(requests)]
-    url, headers = f"{base_url}/mcp", call_headers(token)
-    asyncio.run(_load(url, bodies[: max(50, requests // 10)], headers, concurrency))  # warm-up
-    return asyncio.run(_load(url, bodies, headers, concurrency))
+    calls = [(f"{base_url}/mcp", call_body(n, random.choice(ids))) for n in range(requests)]
+    headers = call_headers(token)
+
+    def tool_succeeded(response: httpx.Response) -> bool:
+        return response.status_code == 200 and b'"isError":false' in response.content
+
+    run_load(calls[: max(50, requests // 10)], headers=headers, concurrency=concurrency, check=tool_succeeded)  # warm-up
+    return run_load(calls, headers=headers, concurrency=concurrency, check=tool_succeeded)
 
 
 # -- the servers, each run in its own process by this same script ------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import LoadResult, ServerProcess, free_port, machine_line, python, run_load, write_section  # noqa: E402
+from bench.harness import LoadResult, ServerProcess, combined, free_port, machine_line, python, run_load, write_section  # noqa: E402
 from payment_core.identity import find_demo_user  # noqa: E402
 from payment_core.runtime import Runtime, dev_issuer  # noqa: E402
 from payment_core.settings import Settings  # noqa: E402
@@ -112,8 +112,7 @@ def main() -> int:
         finally:
             bare.stop()
             orderpay.stop()
-        ours = LoadResult([v for r in runs_orderpay for v in r.latencies_ms], sum(r.seconds for r in runs_orderpay))
-        base = LoadResult([v for r in runs_bare for v in r.latencies_ms], sum(r.seconds for r in runs_bare))
+        ours, base = combined(runs_orderpay), combined(runs_bare)
 
         # Both sizes served at once and measured in alternating rounds, like the comparison above.
         big, small_again = start_orderpay(Path(large_dir)), start_orderpay(Path(small_dir))
@@ -125,8 +124,7 @@ def main() -> int:
         finally:
             big.stop()
             small_again.stop()
-        at_large = LoadResult([v for r in runs_large for v in r.latencies_ms], sum(r.seconds for r in runs_large))
-        at_small = LoadResult([v for r in runs_small for v in r.latencies_ms], sum(r.seconds for r in runs_small))
+        at_large, at_small = combined(runs_large), combined(runs_small)
 
     ratio = ours.p50 / base.p50
     scale = at_large.p50 / at_small.p50
