@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from payment_core.api.envelope import error_body
 from payment_core.identity import AuthError
 from payment_core.runtime import Runtime
-from mcp_server.auth import SESSION_STATE_KEY, VerifiedTokens, session_of_request
+from mcp_server.auth import SESSION_STATE_KEY, session_of_request
 from mcp_server.server import build_server
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -48,7 +48,7 @@ class McpApp:
     """
 
     def __init__(self, runtime: Runtime, *, allowed_origins: Iterable[str] = ()) -> None:
-        self.tokens = VerifiedTokens(runtime)
+        self.runtime = runtime
         self.allowed_origins = frozenset(
             origin_of(url) for url in (runtime.settings.resolved_public_url(), *allowed_origins)
         )
@@ -81,7 +81,7 @@ class McpApp:
                           "Login required: send the header `Authorization: Bearer <token>`")
             return
         try:
-            session = await self.tokens.session(token.strip())
+            session = await self.runtime.tokens.session(token.strip())
         except AuthError as exc:
             if exc.reason == "issuer_unreachable":  # our problem, not the caller's: let them retry
                 await _refuse(scope, send, 503, "service_unavailable", exc.message)

@@ -7,7 +7,7 @@ import anyio
 from payment_core.logs import configure_logging
 from payment_core.runtime import Runtime
 from payment_core.settings import Settings
-from mcp_server.auth import session_of_token, verify_token
+from mcp_server.auth import session_of_token
 from mcp_server.server import build_server
 
 
@@ -25,6 +25,6 @@ async def serve_stdio(settings: Settings, token: str) -> None:
     configure_logging(settings.log_level, json_lines=settings.log_json)
     runtime = Runtime.create(settings)
     async with runtime.running():
-        await verify_token(runtime, token)
+        await runtime.tokens.session(token)
         await build_server(runtime, session_of_token(runtime, token)).run_stdio_async()
 

@@ -13,7 +13,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payment_core.db import create_engine, create_schema
-from payment_core.identity import DevTokenIssuer, SigningKey, TokenVerifier, load_or_create_signing_key
+from payment_core.identity import DevTokenIssuer, SigningKey, TokenVerifier, VerifiedTokens, load_or_create_signing_key
 from payment_core.objects import ObjectStore
 from payment_core.payments import PaymentService
 from payment_core.payments.gateway import StripeGateway
@@ -51,6 +51,7 @@ class Runtime:
     engine: AsyncEngine
     metadata: MetaData
     verifier: TokenVerifier
+    tokens: VerifiedTokens
     issuer: DevTokenIssuer | None
     stores: dict[str, ObjectStore]
     stripe: StripeSetup
@@ -63,6 +64,7 @@ class Runtime:
         key = load_or_create_signing_key(signing_key_path(settings)) if settings.dev_identity_enabled else None
         engine = create_engine(settings.resolved_database_url(app.codename))
         metadata, tables = build_tables(app.spec)
+        verifier = token_verifier(settings, key)
         stores = {obj.name: ObjectStore(engine, service, obj, tables[obj.name]) for service, obj in app.spec.objects()}
         services = dict.fromkeys(service.route_prefix for service, _ in app.spec.order_objects())
         stripe = stripe_setup(settings, [f"{prefix}/stripe-webhook" for prefix in services])
@@ -80,7 +82,8 @@ class Runtime:
             app=app,
             engine=engine,
             metadata=metadata,
-            verifier=token_verifier(settings, key),
+            verifier=verifier,
+            tokens=VerifiedTokens(verifier, offload=settings.auth_jwks_url is not None),
             issuer=dev_issuer(settings, key) if key else None,
             stores=stores,
             stripe=stripe,

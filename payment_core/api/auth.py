@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from payment_core.api.envelope import RequestContext
@@ -33,14 +32,9 @@ def bearer_token(authorization: str | None) -> str:
 async def current_session(request: Request) -> Session:
     """The caller's session from a verified bearer token, or 401."""
     token = bearer_token(request.headers.get("authorization"))
-    runtime = runtime_of(request)
     started = time.perf_counter()
     try:
-        if runtime.settings.auth_jwks_url:
-            # Fetching an external issuer's keys is network I/O: keep it off the event loop.
-            session = await run_in_threadpool(runtime.verifier.verify, token)
-        else:
-            session = runtime.verifier.verify(token)
+        session = await runtime_of(request).tokens.session(token)
     except AuthError as exc:
         if exc.reason == "issuer_unreachable":  # our problem, not the caller's: let them retry
             raise ServiceUnavailable(exc.message) from None

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from payment_core.identity import AuthError, find_demo_user
+from payment_core.identity import AuthError, VerifiedTokens, find_demo_user
 from payment_core.runtime import Runtime
 from payment_core.settings import Settings
-from mcp_server.auth import VerifiedTokens
 
 pytestmark = pytest.mark.anyio
 
@@ -44,7 +43,7 @@ def count_verifications(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> li
 async def test_a_verified_token_is_reused_until_the_cache_age_or_its_expiry(runtime: Runtime,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     calls = count_verifications(runtime, monkeypatch)
-    tokens = VerifiedTokens(runtime, max_age_seconds=60)
+    tokens = VerifiedTokens(runtime.verifier, max_age_seconds=60)
     alice, bob = issue(runtime), issue(runtime, "bob")
     assert (await tokens.session(alice)).user_id == find_demo_user("alice").user_id  # type: ignore[union-attr]
     assert (await tokens.session(alice)).user_id == find_demo_user("alice").user_id  # type: ignore[union-attr]
@@ -58,7 +57,7 @@ async def test_a_verified_token_is_reused_until_the_cache_age_or_its_expiry(runt
     await tokens.session(short)  # the verifier's leeway still accepts it; the cache did not answer
     assert calls == [alice, bob, short, short]
 
-    expiring = VerifiedTokens(runtime, max_age_seconds=0)
+    expiring = VerifiedTokens(runtime.verifier, max_age_seconds=0)
     await expiring.session(alice)
     await expiring.session(alice)
     assert calls[-2:] == [alice, alice]
@@ -67,7 +66,7 @@ async def test_a_verified_token_is_reused_until_the_cache_age_or_its_expiry(runt
 async def test_refused_tokens_are_not_remembered_and_the_cache_is_bounded(runtime: Runtime,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     calls = count_verifications(runtime, monkeypatch)
-    tokens = VerifiedTokens(runtime, max_entries=2)
+    tokens = VerifiedTokens(runtime.verifier, max_entries=2)
     expired = issue(runtime, ttl_seconds=60, now=time.time() - 3600)
     for _ in range(2):
         with pytest.raises(AuthError):
