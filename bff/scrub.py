@@ -16,6 +16,8 @@ from typing import Any
 
 from mcp_types import CallToolResult
 
+from payment_core.luhn import luhn_valid
+
 FRONTEND_ACTION = "__frontendAction"
 MAX_MODEL_TEXT = 20_000  # characters of one tool result a model reads; the rest is cut
 
@@ -31,19 +33,11 @@ _PAY_LINK = re.compile(r"https?://[^\s\"'<>]+/pay/[A-Za-z0-9._~-]+")
 _MODEL_HIDDEN_KEYS = frozenset({"payUrl", "payUrlExpiresAt"})
 
 
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
 
 
 def _card_number(match: re.Match[str]) -> str:
     digits = re.sub(r"\D", "", match.group())
-    return "[card number removed]" if _luhn_ok(digits) else match.group()
+    return "[card number removed]" if luhn_valid(digits) else match.group()
 
 
 def scrub_text(text: str, *, for_model: bool) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 import anthropic
 
 from bff.messages import Message
-from bff.providers.base import ModelEvent, ModelRequest, ProviderError, TextDelta, ToolCallStarted, parse_arguments
+from bff.providers.base import ModelEvent, ModelRequest, TextDelta, ToolCallStarted, parse_arguments, sdk_errors
 
 
 class AnthropicProvider:
@@ -26,7 +26,7 @@ class AnthropicProvider:
         tools = [{"name": t.name, "description": t.description, "input_schema": t.input_schema}
                  for t in request.tools]
         calls: dict[int, tuple[str, str, list[str]]] = {}  # block index -> id, name, JSON fragments
-        try:
+        with sdk_errors(anthropic):
             stream = await self.client.messages.create(
                 model=self.model, max_tokens=self.max_tokens, system=request.system,
                 messages=wire_messages(request.messages), stream=True, **({"tools": tools} if tools else {}))
@@ -44,14 +44,6 @@ class AnthropicProvider:
                     elif event.type == "content_block_stop" and event.index in calls:
                         call_id, name, fragments = calls.pop(event.index)
                         yield parse_arguments(call_id, name, "".join(fragments))
-        except anthropic.APIStatusError as exc:
-            raise ProviderError(f"the model endpoint answered HTTP {exc.status_code}") from exc
-        except anthropic.APITimeoutError as exc:
-            raise ProviderError("the model endpoint did not answer in time") from exc
-        except anthropic.APIConnectionError as exc:
-            raise ProviderError("the model endpoint cannot be reached") from exc
-        except anthropic.APIError as exc:  # an error event inside the stream
-            raise ProviderError("the model failed while answering") from exc
 
 
 def wire_messages(messages: list[Message]) -> list[dict[str, Any]]:

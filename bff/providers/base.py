@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Protocol
 
 from bff.messages import Message, ToolCall
@@ -51,6 +53,22 @@ class ProviderError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+@contextmanager
+def sdk_errors(sdk: ModuleType) -> Iterator[None]:
+    """The official SDKs (`openai`, `anthropic`) share their error classes' names: one mapping
+    turns either's failures into a ProviderError the user may read."""
+    try:
+        yield
+    except sdk.APIStatusError as exc:
+        raise ProviderError(f"the model endpoint answered HTTP {exc.status_code}") from exc
+    except sdk.APITimeoutError as exc:
+        raise ProviderError("the model endpoint did not answer in time") from exc
+    except sdk.APIConnectionError as exc:
+        raise ProviderError("the model endpoint cannot be reached") from exc
+    except sdk.APIError as exc:  # an error event inside the stream
+        raise ProviderError("the model failed while answering") from exc
 
 
 class Provider(Protocol):

@@ -10,7 +10,7 @@ from typing import Any
 import openai
 
 from bff.messages import Message
-from bff.providers.base import ModelEvent, ModelRequest, ProviderError, TextDelta, ToolCallStarted, parse_arguments
+from bff.providers.base import ModelEvent, ModelRequest, TextDelta, ToolCallStarted, parse_arguments, sdk_errors
 
 
 @dataclass
@@ -37,7 +37,7 @@ class OpenAIProvider:
         tools = [{"type": "function", "function": {"name": t.name, "description": t.description,
                                                    "parameters": t.input_schema}} for t in request.tools]
         calls: dict[int, _PartialCall] = {}
-        try:
+        with sdk_errors(openai):
             stream = await self.client.chat.completions.create(
                 model=self.model, messages=wire_messages(request.system, request.messages), stream=True,
                 **({"tools": tools} if tools else {}))
@@ -55,14 +55,6 @@ class OpenAIProvider:
                                 yield ToolCallStarted(partial.id or f"call_{delta.index}", partial.name)
                             if function and function.arguments:
                                 partial.arguments += function.arguments
-        except openai.APIStatusError as exc:
-            raise ProviderError(f"the model endpoint answered HTTP {exc.status_code}") from exc
-        except openai.APITimeoutError as exc:
-            raise ProviderError("the model endpoint did not answer in time") from exc
-        except openai.APIConnectionError as exc:
-            raise ProviderError("the model endpoint cannot be reached") from exc
-        except openai.APIError as exc:  # an error event inside the stream
-            raise ProviderError("the model failed while answering") from exc
         for index in sorted(calls):
             partial = calls[index]
             yield parse_arguments(partial.id or f"call_{index}", partial.name, partial.arguments)

@@ -11,6 +11,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from payment_core.luhn import luhn_valid
+
 from . import errors
 
 
@@ -143,14 +145,6 @@ def detect_brand(number: str) -> str:
     return "unknown"
 
 
-def luhn_valid(number: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(number)):
-        digit = int(char)
-        if position % 2:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
 
 
 def cvc_length(brand: str) -> int:

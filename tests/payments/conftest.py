@@ -24,22 +24,33 @@ def store_app() -> OrderApp:
     return order_app("store")
 
 
-@pytest.fixture
-def alice(store: LiveServer, store_app: OrderApp) -> Iterator[Buyer]:
-    buyer = Buyer(store, "alice", store_app)
-    yield buyer
-    buyer.close()
+@pytest.fixture(scope="module")
+def server(store: LiveServer) -> LiveServer:
+    """The server the buyers below use; a module testing another one overrides `server` and `app`."""
+    return store
+
+
+@pytest.fixture(scope="module")
+def app(store_app: OrderApp) -> OrderApp:
+    return store_app
+
+
+def buyer(server: LiveServer, app: OrderApp, username: str) -> Iterator[Buyer]:
+    client = Buyer(server, username, app)
+    yield client
+    client.close()
 
 
 @pytest.fixture
-def bob(store: LiveServer, store_app: OrderApp) -> Iterator[Buyer]:
-    buyer = Buyer(store, "bob", store_app)
-    yield buyer
-    buyer.close()
+def alice(server: LiveServer, app: OrderApp) -> Iterator[Buyer]:
+    yield from buyer(server, app, "alice")
 
 
 @pytest.fixture
-def admin(store: LiveServer, store_app: OrderApp) -> Iterator[Buyer]:
-    buyer = Buyer(store, "admin", store_app)
-    yield buyer
-    buyer.close()
+def bob(server: LiveServer, app: OrderApp) -> Iterator[Buyer]:
+    yield from buyer(server, app, "bob")
+
+
+@pytest.fixture
+def admin(server: LiveServer, app: OrderApp) -> Iterator[Buyer]:
+    yield from buyer(server, app, "admin")

@@ -52,20 +52,6 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     yield from payment_server(request, tmp_path_factory, backend, app.app)
 
 
-@pytest.fixture
-def alice(server: LiveServer, app: OrderApp) -> Iterator[Buyer]:
-    buyer = Buyer(server, "alice", app)
-    yield buyer
-    buyer.close()
-
-
-@pytest.fixture
-def bob(server: LiveServer, app: OrderApp) -> Iterator[Buyer]:
-    buyer = Buyer(server, "bob", app)
-    yield buyer
-    buyer.close()
-
-
 def test_buyer_saves_cards_and_lists_only_their_own(server: LiveServer, alice: Buyer, bob: Buyer) -> None:
     saved = alice.save_card(VISA, name="Alice Doe", zip_code="34662")
     # The seeds' example response of /payment-methods/add.

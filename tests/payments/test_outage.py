@@ -94,13 +94,6 @@ def app() -> OrderApp:
     return order_app("store")
 
 
-@pytest.fixture
-def alice(server: LiveServer, app: OrderApp) -> Iterator[Buyer]:
-    buyer = Buyer(server, "alice", app)
-    yield buyer
-    buyer.close()
-
-
 def test_the_server_talks_to_the_configured_stripe(server: LiveServer, stripe_service: ExternalStripe) -> None:
     assert server.runtime.stripe.sandbox is None and server.runtime.stripe.api_base == stripe_service.url
     config = ok(server.client().get("/payment-config"))
