@@ -1,11 +1,70 @@
 """The database connection: SQLite by default, PostgreSQL through one URL."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-from sqlalchemy import MetaData, event, text
-from sqlalchemy.engine import make_url
+import sqlalchemy
+from sqlalchemy import Connection, MetaData, event, text
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from payment_core import sqlite_driver
+
+T = TypeVar("T")
+
+
+class Database:
+    """The async engine that every write goes through, and `read` for the hot reads.
+
+    A read is one unit of work: a plain function given a connection, run in one step. On a
+    SQLite file it runs in a reader thread on a connection of its own (WAL lets it read while
+    the writer writes; `query_only` keeps it from ever writing), which costs one thread hop
+    instead of SQLAlchemy's asyncio machinery for each connect, statement and close — most of
+    the time of a primary-key read. On PostgreSQL it runs in a read-only transaction on a
+    pooled async connection through `run_sync`, one greenlet for the whole unit.
+    """
+
+    def __init__(self, engine: AsyncEngine, reader: Engine | None = None) -> None:
+        self.engine = engine
+        self._read_only = engine.execution_options(postgresql_readonly=True) if engine.dialect.name == "postgresql" else engine
+        self._reader = reader
+        self._reader_thread = sqlite_driver.Worker("orderpay-sqlite-reader") if reader is not None else None
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        if self._reader_thread is not None:
+            return await self._reader_thread.call(self._read_here, work)
+        async with self._read_only.connect() as conn:
+            return await conn.run_sync(work)
+
+    def _read_here(self, work: Callable[[Connection], T]) -> T:
+        assert self._reader is not None
+        with self._reader.connect() as conn:
+            return work(conn)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self._reader_thread is not None and self._reader is not None:
+            await self._reader_thread.call(self._reader.dispose)
+            self._reader_thread.stop()
+
+
+def create_database(url: str) -> Database:
+    engine = create_engine(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return Database(engine)  # an in-memory database is private to its one connection
+    reader = sqlalchemy.create_engine(
+        f"sqlite:///{parsed.database}", pool_size=1, max_overflow=0, pool_reset_on_return=None,
+        connect_args={"check_same_thread": False, "timeout": 30},
+    )
+
+    @event.listens_for(reader, "connect")
+    def _read_only(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA query_only=ON")
+
+    return Database(engine, reader)
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -13,11 +72,16 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        database = parsed.database or ":memory:"
+
+        async def connect() -> sqlite_driver.Connection:
+            return await sqlite_driver.connect(database, timeout=30)
+
         # SQLite has one writer. One pooled connection makes concurrent requests queue for it in
         # the event loop, instead of colliding on the file lock and sleeping in SQLite's busy handler.
         # Closing a connection already rolls back what it began, so the pool's own reset would be
         # a second, wasted round trip to the database thread.
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60,
+        engine = create_async_engine(url, async_creator=connect, pool_size=1, max_overflow=0, pool_timeout=60,
                                      pool_reset_on_return=None)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -42,3 +106,4 @@ async def create_schema(engine: AsyncEngine, metadata: MetaData) -> None:
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+

@@ -7,14 +7,16 @@ missing one), `superAdmin` sees everything. REST and MCP both call this.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Table, and_, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, Row, Table, and_, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from payment_core.db import Database
 from payment_core.errors import BadInput, Conflict, Forbidden, NotFound
 from payment_core.identity import Session
 from payment_core.spec.inputs import check_storable, create_input_model, update_input_model, validate_input
@@ -72,10 +74,19 @@ class Page:
 class ObjectStore:
     """Data access for one data object."""
 
-    def __init__(self, engine: AsyncEngine, service: ServiceSpec, obj: DataObjectSpec, table: Table) -> None:
-        self.engine, self.service, self.obj, self.table = engine, service, obj, table
+    def __init__(self, db: Database, service: ServiceSpec, obj: DataObjectSpec, table: Table) -> None:
+        self.db, self.engine, self.service, self.obj, self.table = db, db.engine, service, obj, table
         self.create_model = create_input_model(obj)
         self.update_model = update_input_model(obj)
+        # The access rule's clauses are built once, with the caller's id as a bound parameter:
+        # building and cache-keying a SQLAlchemy expression costs more than the read itself. The
+        # parameters' names hold an underscore, which no field name can (so they never become SET values).
+        active = table.c.isActive.is_(True)
+        self._visible_to_owner = and_(active, table.c[obj.owner_property] == bindparam("visible_to"))
+        self._visible_to_admin = active
+        self._id_is = table.c.id == bindparam("object_id")
+        self._by_id = {admin: and_(self._id_is, self._visibility(admin)) for admin in (False, True)}
+        self._get = {admin: select(table).where(self._by_id[admin]) for admin in (False, True)}
 
     # -- serialization -------------------------------------------------
 
@@ -99,14 +110,19 @@ class ObjectStore:
 
     # -- access rules ----------------------------------------------------
 
-    def _visible(self, session: Session) -> ColumnElement[bool]:
-        active = self.table.c.isActive.is_(True)
-        if session.is_super_admin:
-            return active
-        return and_(active, self.table.c[self.obj.owner_property] == uuid.UUID(session.user_id))
+    def _visibility(self, admin: bool) -> ColumnElement[bool]:
+        return self._visible_to_admin if admin else self._visible_to_owner
 
-    def _where_id(self, session: Session, object_id: str) -> ColumnElement[bool]:
-        return and_(self.table.c.id == parse_uuid(object_id, field=self.obj.id_param), self._visible(session))
+    def _visible(self, session: Session) -> tuple[ColumnElement[bool], dict[str, Any]]:
+        """The rule's clause and its parameters: `superAdmin` sees all active records, others their own."""
+        if session.is_super_admin:
+            return self._visible_to_admin, {}
+        return self._visible_to_owner, {"visible_to": uuid.UUID(session.user_id)}
+
+    def _where_id(self, session: Session, object_id: str) -> tuple[ColumnElement[bool], dict[str, Any]]:
+        _, params = self._visible(session)
+        params["object_id"] = parse_uuid(object_id, field=self.obj.id_param)
+        return self._by_id[session.is_super_admin], params
 
     # -- operations ------------------------------------------------------
 
@@ -133,8 +149,9 @@ class ObjectStore:
         return self.to_api(row)
 
     async def get(self, session: Session, object_id: str) -> dict[str, Any]:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(self.table).where(self._where_id(session, object_id)))).first()
+        _, params = self._where_id(session, object_id)
+        statement = self._get[session.is_super_admin]
+        row = await self.db.read(lambda conn: conn.execute(statement, params).first())
         if row is None:
             raise NotFound()
         return self.to_api(row)
@@ -144,19 +161,22 @@ class ObjectStore:
             raise BadInput(f"pageNumber: must be between 1 and {MAX_PAGE_NUMBER}", field="pageNumber")
         if not 1 <= query.page_row_count <= MAX_PAGE_ROWS:
             raise BadInput(f"pageRowCount: must be between 1 and {MAX_PAGE_ROWS}", field="pageRowCount")
-        where = and_(self._visible(session), *self._filters(query.filters))
+        visible, params = self._visible(session)
+        where = and_(visible, *self._filters(query.filters))
         order_by = self._order_by(query.sort)
-        async with self.engine.connect() as conn:
-            total = (await conn.execute(select(func.count()).select_from(self.table).where(where))).scalar_one()
-            rows = (
-                await conn.execute(
-                    select(self.table)
-                    .where(where)
-                    .order_by(*order_by)
-                    .limit(query.page_row_count)
-                    .offset((query.page_number - 1) * query.page_row_count)
-                )
-            ).all()
+        count = select(func.count()).select_from(self.table).where(where)
+        page = (
+            select(self.table)
+            .where(where)
+            .order_by(*order_by)
+            .limit(query.page_row_count)
+            .offset((query.page_number - 1) * query.page_row_count)
+        )
+
+        def read(conn: Connection) -> tuple[int, Sequence[Row[Any]]]:
+            return conn.execute(count, params).scalar_one(), conn.execute(page, params).all()
+
+        total, rows = await self.db.read(read)
         return Page([self.to_api(r) for r in rows], query.page_number, query.page_row_count, total)
 
     async def update(self, session: Session, object_id: str, data: Any) -> dict[str, Any]:
@@ -168,18 +188,19 @@ class ObjectStore:
         for name, value in values.items():
             if value is None and self.obj.fields[name].required:
                 raise BadInput(f"{name}: is required and cannot be null", field=name)
-        where = self._where_id(session, object_id)
+        where, params = self._where_id(session, object_id)
         if expected_version is not None:
             where = and_(where, self.table.c.recordVersion == expected_version)
         async with self.engine.begin() as conn:
-            row = await self._apply(conn, where, {**values, "updatedAt": utcnow()})
+            row = await self._apply(conn, where, params, {**values, "updatedAt": utcnow()})
             if row is None:
                 await self._explain_miss(conn, session, object_id)
         return self.to_api(row)
 
     async def delete(self, session: Session, object_id: str) -> dict[str, Any]:
+        where, params = self._where_id(session, object_id)
         async with self.engine.begin() as conn:
-            row = await self._apply(conn, self._where_id(session, object_id), {"isActive": False, "updatedAt": utcnow()})
+            row = await self._apply(conn, where, params, {"isActive": False, "updatedAt": utcnow()})
         if row is None:
             raise NotFound()
         return self.to_api(row)
@@ -191,17 +212,19 @@ class ObjectStore:
             for name, value in values.items()
         }
 
-    async def _apply(self, conn: AsyncConnection, where: ColumnElement[bool], values: dict[str, Any]) -> Any:
+    async def _apply(self, conn: AsyncConnection, where: ColumnElement[bool], params: dict[str, Any],
+                     values: dict[str, Any]) -> Any:
         statement = (
             update(self.table)
             .where(where)
             .values(**values, recordVersion=self.table.c.recordVersion + 1)
             .returning(*self.table.c)
         )
-        return (await conn.execute(statement)).first()
+        return (await conn.execute(statement, params)).first()
 
     async def _explain_miss(self, conn: AsyncConnection, session: Session, object_id: str) -> None:
-        exists = (await conn.execute(select(self.table.c.id).where(self._where_id(session, object_id)))).first()
+        where, params = self._where_id(session, object_id)
+        exists = (await conn.execute(select(self.table.c.id).where(where), params)).first()
         if exists is not None:
             raise Conflict("recordVersion: the record was changed since you read it; read it again", field="recordVersion")
         raise NotFound()

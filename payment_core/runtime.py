@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payment_core.db import create_engine, create_schema
+from payment_core.db import Database, create_database, create_schema
 from payment_core.identity import DevTokenIssuer, SigningKey, TokenVerifier, VerifiedTokens, load_or_create_signing_key
 from payment_core.objects import ObjectStore
 from payment_core.payments import PaymentService
@@ -48,7 +48,7 @@ def token_verifier(settings: Settings, key: SigningKey | None) -> TokenVerifier:
 class Runtime:
     settings: Settings
     app: LoadedApp
-    engine: AsyncEngine
+    db: Database
     metadata: MetaData
     verifier: TokenVerifier
     tokens: VerifiedTokens
@@ -62,16 +62,17 @@ class Runtime:
     def create(cls, settings: Settings) -> Runtime:
         app = load_app(settings.app)
         key = load_or_create_signing_key(signing_key_path(settings)) if settings.dev_identity_enabled else None
-        engine = create_engine(settings.resolved_database_url(app.codename))
+        db = create_database(settings.resolved_database_url(app.codename))
+        engine = db.engine
         metadata, tables = build_tables(app.spec)
         verifier = token_verifier(settings, key)
-        stores = {obj.name: ObjectStore(engine, service, obj, tables[obj.name]) for service, obj in app.spec.objects()}
+        stores = {obj.name: ObjectStore(db, service, obj, tables[obj.name]) for service, obj in app.spec.objects()}
         services = dict.fromkeys(service.route_prefix for service, _ in app.spec.order_objects())
         stripe = stripe_setup(settings, [f"{prefix}/stripe-webhook" for prefix in services])
         gateway = StripeGateway(stripe.secret_key, stripe.publishable_key, api_base=stripe.api_base,
                                 timeout=settings.stripe_timeout_seconds)
         payments = PaymentService(
-            engine=engine, app=app, stores=stores, metadata=metadata, gateway=gateway,
+            db=db, app=app, stores=stores, metadata=metadata, gateway=gateway,
             webhook_secrets=stripe.webhook_secrets, webhook_tolerance=settings.stripe_webhook_tolerance_seconds,
             throttle=Throttle(settings.payment_attempts_per_minute),
             # the longest a Stripe call can take: its timeout, once more for the SDK's retry, and some slack
@@ -80,7 +81,7 @@ class Runtime:
         return cls(
             settings=settings,
             app=app,
-            engine=engine,
+            db=db,
             metadata=metadata,
             verifier=verifier,
             tokens=VerifiedTokens(verifier, offload=settings.auth_jwks_url is not None),
@@ -112,7 +113,11 @@ class Runtime:
 
     async def close(self) -> None:
         await self.payments.gateway.close()
-        await self.engine.dispose()
+        await self.db.dispose()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.db.engine
 
     def store(self, object_name: str) -> ObjectStore:
         return self.stores[object_name]

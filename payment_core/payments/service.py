@@ -18,8 +18,8 @@ from typing import Any
 import stripe
 from sqlalchemy import MetaData, Table, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from payment_core.db import Database
 from payment_core.errors import BadInput, Conflict, Forbidden, NotFound, OrderPayError
 from payment_core.events import Topics, outbox_table, write_event, write_events
 from payment_core.identity import Session
@@ -97,10 +97,10 @@ class OrderPayments:
 
 
 class PaymentService:
-    def __init__(self, *, engine: AsyncEngine, app: LoadedApp, stores: dict[str, ObjectStore], metadata: MetaData,
+    def __init__(self, *, db: Database, app: LoadedApp, stores: dict[str, ObjectStore], metadata: MetaData,
                  gateway: StripeGateway, webhook_secrets: list[str], webhook_tolerance: int, throttle: Throttle,
                  stale_attempt_seconds: float = 60.0) -> None:
-        self.engine, self.app, self.gateway, self.throttle = engine, app, gateway, throttle
+        self.engine, self.app, self.gateway, self.throttle = db.engine, app, gateway, throttle
         # After this long, an attempt still marked `calling` cannot have its Stripe call in flight any more.
         self.stale_attempt_seconds = stale_attempt_seconds
         self.webhook_secrets, self.webhook_tolerance = webhook_secrets, webhook_tolerance
@@ -110,16 +110,16 @@ class PaymentService:
         orders = app.spec.order_objects()
         # Payment customers and methods are one set for the whole app, named after its first order service.
         home = orders[0][0].name if orders else app.spec.services[0].name
-        self.customers = SystemStore(engine, payment_customer_table(metadata), self.outbox,
+        self.customers = SystemStore(db, payment_customer_table(metadata), self.outbox,
                                      self.topics.dbevent(home, "sys_paymentCustomer", "").rstrip("-"))
-        self.methods = SystemStore(engine, payment_method_table(metadata), self.outbox,
+        self.methods = SystemStore(db, payment_method_table(metadata), self.outbox,
                                    self.topics.dbevent(home, "sys_paymentMethod", "").rstrip("-"))
         self.orders: dict[str, OrderPayments] = {}
         for service, obj in orders:
             table = payment_table(metadata, obj)
             topic = self.topics.dbevent(service.name, payment_object_name(obj), "").rstrip("-")
             self.orders[obj.name] = OrderPayments(stores[obj.name], app.order_scripts[obj.name], table,
-                                                  SystemStore(engine, table, self.outbox, topic))
+                                                  SystemStore(db, table, self.outbox, topic))
 
     def topic_names(self) -> list[str]:
         """Every topic this app's payment flow writes to."""

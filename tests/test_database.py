@@ -1,0 +1,127 @@
+"""The database layer under the stores: what a write commits, a read sees at once; reads can
+never write; a failed statement leaves nothing behind; a cancelled request does not wedge the
+connection the next request needs. On SQLite (the one-hop driver and the reader thread) and
+on PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Uuid, func, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from payment_core.db import Database, create_database, create_schema
+from tests.conftest import BACKENDS
+from tests.support import run_async
+
+T = TypeVar("T")
+METADATA = MetaData()
+ITEMS = Table("test_db_items", METADATA, Column("id", Uuid(as_uuid=True), primary_key=True),
+              Column("name", String(40), nullable=False, unique=True), Column("n", Integer(), nullable=False))
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return request.getfixturevalue("postgres_url") if request.param == "postgres" else f"sqlite+aiosqlite:///{tmp_path}/t.db"
+
+
+def with_database(url: str, scenario: Callable[[Database], Awaitable[T]]) -> T:
+    """Runs `scenario` on a fresh table, all in one event loop (pooled connections belong to their loop)."""
+    async def run() -> T:
+        db = create_database(url)
+        try:
+            async with db.engine.begin() as conn:
+                await conn.run_sync(METADATA.drop_all)
+            await create_schema(db.engine, METADATA)
+            return await asyncio.wait_for(scenario(db), 30)
+        finally:
+            await db.dispose()
+
+    return run_async(run())
+
+
+def count_items(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(ITEMS)).scalar_one()
+
+
+async def insert(db: Database, name: str, n: int = 0) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(ITEMS.insert().values(id=uuid.uuid4(), name=name, n=n))
+
+
+def test_a_read_sees_what_a_write_just_committed(url: str) -> None:
+    async def scenario(db: Database) -> list[int]:
+        seen = []
+        for i in range(20):
+            await insert(db, f"item{i}")
+            seen.append(await db.read(count_items))
+        return seen
+
+    assert with_database(url, scenario) == list(range(1, 21))
+
+
+def test_reads_can_never_write(url: str) -> None:
+    def sneaky(conn: Connection) -> None:
+        conn.execute(ITEMS.insert().values(id=uuid.uuid4(), name="sneaky", n=1))
+        conn.commit()
+
+    async def scenario(db: Database) -> int:
+        with pytest.raises(DBAPIError, match="readonly|read-only"):
+            await db.read(sneaky)
+        return await db.read(count_items)
+
+    assert with_database(url, scenario) == 0
+
+
+def test_a_failed_write_leaves_nothing_and_the_next_one_works(url: str) -> None:
+    async def scenario(db: Database) -> list[str]:
+        await insert(db, "taken")
+        with pytest.raises(IntegrityError):
+            async with db.engine.begin() as conn:
+                await conn.execute(ITEMS.insert().values(id=uuid.uuid4(), name="half", n=2))
+                await conn.execute(ITEMS.insert().values(id=uuid.uuid4(), name="taken", n=3))
+        await insert(db, "after")
+        return await db.read(lambda conn: sorted(conn.execute(select(ITEMS.c.name)).scalars()))
+
+    assert with_database(url, scenario) == ["after", "taken"]
+
+
+def test_a_cancelled_request_does_not_wedge_the_database(url: str) -> None:
+    async def scenario(db: Database) -> list[str]:
+        async def abandoned_write() -> None:
+            async with db.engine.begin() as conn:
+                await conn.execute(ITEMS.insert().values(id=uuid.uuid4(), name="cancelled", n=1))
+                await asyncio.sleep(10)  # the client went away while the transaction was open
+
+        task = asyncio.create_task(abandoned_write())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await insert(db, "next")
+        return await db.read(lambda conn: list(conn.execute(select(ITEMS.c.name)).scalars()))
+
+    assert with_database(url, scenario) == ["next"]  # the cancelled insert was rolled back
+
+
+def test_concurrent_reads_and_writes_all_land(url: str) -> None:
+    async def scenario(db: Database) -> tuple[int, int]:
+        counts = await asyncio.gather(*(insert(db, f"w{i}", i) for i in range(50)),
+                                      *(db.read(count_items) for _ in range(50)))
+        assert all(0 <= seen <= 50 for seen in counts[50:])
+        total = await db.read(lambda conn: conn.execute(select(func.sum(ITEMS.c.n))).scalar_one())
+        return await db.read(count_items), total
+
+    assert with_database(url, scenario) == (50, sum(range(50)))
+
+
+def test_the_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
+    async def scenario(db: Database) -> str:
+        async with db.engine.connect() as conn:
+            return (await conn.execute(text("PRAGMA journal_mode"))).scalar_one()
+
+    assert with_database(f"sqlite+aiosqlite:///{tmp_path}/wal.db", scenario) == "wal"  # readers never wait for the writer
