@@ -37,21 +37,30 @@ class Worker:
             job = self._jobs.get()
             if job is _STOP:
                 return
-            loop, future, function, args = job
+            future, function, args = job
+            result: Any = None
+            error: BaseException | None = None
             try:
                 result = function(*args)
             except BaseException as exc:  # handed to the awaiting coroutine, which re-raises it
-                loop.call_soon_threadsafe(_settle, future, None, exc)
-            else:
-                loop.call_soon_threadsafe(_settle, future, result, None)
+                error = exc
+            if future is not None:
+                try:
+                    future.get_loop().call_soon_threadsafe(_settle, future, result, error)
+                except RuntimeError:  # the loop has closed: nobody is waiting any more
+                    pass
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._jobs.put((loop, future, function, args))
+        future = asyncio.get_running_loop().create_future()
+        self._jobs.put((future, function, args))
         return await future
 
+    def call_soon(self, function: Callable[..., Any], *args: Any) -> None:
+        """Run `function` after the jobs already queued, with nobody waiting for its outcome."""
+        self._jobs.put((None, function, args))
+
     def stop(self) -> None:
+        """End the thread once the jobs already queued have run."""
         self._jobs.put(_STOP)
 
 
@@ -159,20 +168,13 @@ class Connection:
         """Drop the connection without waiting (SQLAlchemy's terminate, e.g. at garbage collection)."""
         connection, self._connection = self._connection, None
         if connection is not None:
-            self._worker._jobs.put((_DetachedLoop(), None, connection.close, ()))
+            self._worker.call_soon(connection.close)
             self._worker.stop()
 
     def _live(self) -> sqlite3.Connection:
         if self._connection is None:
             raise ValueError("no active connection")  # SQLAlchemy's aiosqlite dialect maps this to OperationalError
         return self._connection
-
-
-class _DetachedLoop:
-    """Stands in for a loop when nobody awaits the job's outcome."""
-
-    def call_soon_threadsafe(self, *_: Any) -> None:
-        return None
 
 
 async def connect(database: str, *, timeout: float = 30.0) -> Connection:
