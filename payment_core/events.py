@@ -60,5 +60,5 @@ async def write_events(conn: AsyncConnection, table: Table,
         event_id = uuid.uuid4()
         rows.append({"id": event_id, "topic": topic, "key": key, "payload": {"eventId": str(event_id), **payload},
                      "createdAt": now, "availableAt": now, "attempts": 0})
-    await conn.execute(table.insert().values(rows))
+    await conn.execute(table.insert(), rows)  # one statement, its rows as parameters
     return [row["id"] for row in rows]

@@ -78,15 +78,27 @@ class ObjectStore:
         self.db, self.engine, self.service, self.obj, self.table = db, db.engine, service, obj, table
         self.create_model = create_input_model(obj)
         self.update_model = update_input_model(obj)
-        # The access rule's clauses are built once, with the caller's id as a bound parameter:
-        # building and cache-keying a SQLAlchemy expression costs more than the read itself. The
-        # parameters' names hold an underscore, which no field name can (so they never become SET values).
+        # Statements are built once, with what varies as bound parameters: building and cache-keying
+        # a SQLAlchemy statement costs more than running it. Values to write travel as parameters
+        # named after their columns; the other parameters' names hold an underscore, which no field
+        # name can, so they never become SET values.
         active = table.c.isActive.is_(True)
         self._visible_to_owner = and_(active, table.c[obj.owner_property] == bindparam("visible_to"))
         self._visible_to_admin = active
-        self._id_is = table.c.id == bindparam("object_id")
-        self._by_id = {admin: and_(self._id_is, self._visibility(admin)) for admin in (False, True)}
-        self._get = {admin: select(table).where(self._by_id[admin]) for admin in (False, True)}
+        by_id = {admin: and_(table.c.id == bindparam("object_id"), self._visibility(admin)) for admin in (False, True)}
+        self._get = {admin: select(table).where(by_id[admin]) for admin in (False, True)}
+        self._id_if_visible = {admin: select(table.c.id).where(by_id[admin]) for admin in (False, True)}
+        self._insert = table.insert().returning(*table.c)
+        bump = {"recordVersion": table.c.recordVersion + 1}
+        same_version = table.c.recordVersion == bindparam("expected_version")
+        self._update = {
+            (admin, versioned): update(table).where(by_id[admin], *([same_version] if versioned else []))
+            .values(bump).returning(*table.c)
+            for admin in (False, True) for versioned in (False, True)
+        }
+        # For the payment flow, which acts for the system: by id alone, no access rule.
+        self.row_by_id = select(table).where(table.c.id == bindparam("row_id"))
+        self.update_row_by_id = update(table).where(table.c.id == bindparam("row_id")).values(bump).returning(*table.c)
 
     # -- serialization -------------------------------------------------
 
@@ -119,10 +131,11 @@ class ObjectStore:
             return self._visible_to_admin, {}
         return self._visible_to_owner, {"visible_to": uuid.UUID(session.user_id)}
 
-    def _where_id(self, session: Session, object_id: str) -> tuple[ColumnElement[bool], dict[str, Any]]:
+    def _id_params(self, session: Session, object_id: str) -> dict[str, Any]:
+        """The parameters of the by-id statements: the record's id and, unless admin, the caller's."""
         _, params = self._visible(session)
         params["object_id"] = parse_uuid(object_id, field=self.obj.id_param)
-        return self._by_id[session.is_super_admin], params
+        return params
 
     # -- operations ------------------------------------------------------
 
@@ -145,11 +158,11 @@ class ObjectStore:
         if self.obj.is_order:
             values[PAYMENT_CONFIRMATION] = "pending"
         async with self.engine.begin() as conn:
-            row = (await conn.execute(self.table.insert().values(**values).returning(*self.table.c))).one()
+            row = (await conn.execute(self._insert, values)).one()
         return self.to_api(row)
 
     async def get(self, session: Session, object_id: str) -> dict[str, Any]:
-        _, params = self._where_id(session, object_id)
+        params = self._id_params(session, object_id)
         statement = self._get[session.is_super_admin]
         row = await self.db.read(lambda conn: conn.execute(statement, params).first())
         if row is None:
@@ -188,19 +201,21 @@ class ObjectStore:
         for name, value in values.items():
             if value is None and self.obj.fields[name].required:
                 raise BadInput(f"{name}: is required and cannot be null", field=name)
-        where, params = self._where_id(session, object_id)
+        params = self._id_params(session, object_id)
         if expected_version is not None:
-            where = and_(where, self.table.c.recordVersion == expected_version)
+            params["expected_version"] = expected_version
+        statement = self._update[(session.is_super_admin, expected_version is not None)]
         async with self.engine.begin() as conn:
-            row = await self._apply(conn, where, params, {**values, "updatedAt": utcnow()})
+            row = (await conn.execute(statement, {**values, "updatedAt": utcnow(), **params})).first()
             if row is None:
                 await self._explain_miss(conn, session, object_id)
         return self.to_api(row)
 
     async def delete(self, session: Session, object_id: str) -> dict[str, Any]:
-        where, params = self._where_id(session, object_id)
+        params = self._id_params(session, object_id)
+        statement = self._update[(session.is_super_admin, False)]
         async with self.engine.begin() as conn:
-            row = await self._apply(conn, where, params, {"isActive": False, "updatedAt": utcnow()})
+            row = (await conn.execute(statement, {"isActive": False, "updatedAt": utcnow(), **params})).first()
         if row is None:
             raise NotFound()
         return self.to_api(row)
@@ -212,19 +227,9 @@ class ObjectStore:
             for name, value in values.items()
         }
 
-    async def _apply(self, conn: AsyncConnection, where: ColumnElement[bool], params: dict[str, Any],
-                     values: dict[str, Any]) -> Any:
-        statement = (
-            update(self.table)
-            .where(where)
-            .values(**values, recordVersion=self.table.c.recordVersion + 1)
-            .returning(*self.table.c)
-        )
-        return (await conn.execute(statement, params)).first()
-
     async def _explain_miss(self, conn: AsyncConnection, session: Session, object_id: str) -> None:
-        where, params = self._where_id(session, object_id)
-        exists = (await conn.execute(select(self.table.c.id).where(where), params)).first()
+        statement = self._id_if_visible[session.is_super_admin]
+        exists = (await conn.execute(statement, self._id_params(session, object_id))).first()
         if exists is not None:
             raise Conflict("recordVersion: the record was changed since you read it; read it again", field="recordVersion")
         raise NotFound()

@@ -11,9 +11,9 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, Select, Table, and_, bindparam, func, select, true, update
+from sqlalchemy import Connection, Row, Select, Table, Update, and_, bindparam, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,6 +25,12 @@ from payment_core.objects import json_value
 Query = Mapping[str, Any]  # field -> value (equality) or a list/tuple of values (IN)
 
 
+class Where(NamedTuple):
+    shape: tuple[Any, ...]  # what the statement depends on: the fields, and which hold lists
+    clause: ColumnElement[bool]
+    params: dict[str, Any]
+
+
 class SystemStore:
     """create, create_bulk, get_by_id, get_by_query, list_by_query, stats_by_query, id_list_by_field,
     update_by_id, update_by_id_list, update_by_query, delete_by_id, delete_by_query — for one system object."""
@@ -32,8 +38,11 @@ class SystemStore:
     def __init__(self, db: Database, table: Table, outbox: Table, topic: str) -> None:
         self.db, self.engine, self.table, self.outbox = db, db.engine, table, outbox
         self.topic = topic  # `...-dbevent-sys_paymentmethod`; `-created` etc. is appended
+        # Statements are built once per query shape, with the values as parameters (see `_where`).
         self._clauses: dict[tuple[Any, ...], ColumnElement[bool]] = {}
         self._first: dict[tuple[Any, ...], Select[Any]] = {}
+        self._updates: dict[tuple[Any, ...], Update] = {}
+        self._insert = table.insert().returning(*table.c)
 
     @asynccontextmanager
     async def _tx(self, conn: AsyncConnection | None) -> AsyncIterator[AsyncConnection]:
@@ -50,7 +59,7 @@ class SystemStore:
     def from_columns(columns: Mapping[str, Any]) -> dict[str, Any]:
         return {name: json_value(value) for name, value in columns.items()}
 
-    def _where(self, query: Query, *, include_inactive: bool = False) -> tuple[ColumnElement[bool], dict[str, Any]]:
+    def _where(self, query: Query, *, include_inactive: bool = False) -> Where:
         """The query's clause, with its values as bound parameters, and those parameters.
 
         Clauses are built once per query shape (its fields, and which hold lists): building a
@@ -72,17 +81,32 @@ class SystemStore:
                 self._clauses[shape] = clause
         params = {f"q_{name}": list(value) if isinstance(value, (list, tuple, set)) else value
                   for name, value in query.items()}
-        return clause, params
+        return Where(shape, clause, params)
 
     def _first_matching(self, query: Query, include_inactive: bool) -> tuple[Select[Any], dict[str, Any]]:
-        where, params = self._where(query, include_inactive=include_inactive)
-        shape = _shape(query, include_inactive)
-        statement = self._first.get(shape)
+        where = self._where(query, include_inactive=include_inactive)
+        statement = self._first.get(where.shape)
         if statement is None:
-            statement = select(self.table).where(where).limit(1)
-            if shape in self._clauses:
-                self._first[shape] = statement
-        return statement, params
+            statement = select(self.table).where(where.clause).limit(1)
+            if where.shape in self._clauses:
+                self._first[where.shape] = statement
+        return statement, where.params
+
+    def update_where(self, query: Query) -> tuple[Update, dict[str, Any]]:
+        """The version-bumping `UPDATE ... RETURNING *` of the records matching `query` (deleted ones
+        too) and its WHERE parameters; run it with those and the values to SET, named after columns."""
+        where = self._where(query, include_inactive=True)
+        return self._update_matching(where), where.params
+
+    def _update_matching(self, where: Where) -> Update:
+        """`UPDATE ... WHERE <query> RETURNING *` that bumps the version; the SET values come as parameters."""
+        statement = self._updates.get(where.shape)
+        if statement is None:
+            statement = (update(self.table).where(where.clause)
+                         .values(recordVersion=self.table.c.recordVersion + 1).returning(*self.table.c))
+            if where.shape in self._clauses:
+                self._updates[where.shape] = statement
+        return statement
 
     async def _rows(self, statement: Any, conn: AsyncConnection | None, params: dict[str, Any] | None = None) -> Sequence[Row[Any]]:
         """A read: in the caller's transaction when given one, else one unit of work of its own."""
@@ -102,7 +126,7 @@ class SystemStore:
         row_values = {"id": uuid.uuid4(), "isActive": True, "recordVersion": 1, "createdAt": now, "updatedAt": now,
                       **values}
         async with self._tx(conn) as tx:
-            row = (await tx.execute(self.table.insert().values(**row_values).returning(*self.table.c))).one()
+            row = (await tx.execute(self._insert, row_values)).one()
             record = self.to_api(row)
             await self._emit(tx, "created", record)
         return record
@@ -127,20 +151,20 @@ class SystemStore:
     async def list_by_query(self, query: Query, *, conn: AsyncConnection | None = None, limit: int | None = None,
                             offset: int = 0, newest_first: bool = True) -> list[dict[str, Any]]:
         order = self.table.c.createdAt.desc() if newest_first else self.table.c.createdAt.asc()
-        where, params = self._where(query)
-        statement = select(self.table).where(where).order_by(order, self.table.c.id).offset(offset)
+        where = self._where(query)
+        statement = select(self.table).where(where.clause).order_by(order, self.table.c.id).offset(offset)
         if limit is not None:
             statement = statement.limit(limit)
-        return [self.to_api(row) for row in await self._rows(statement, conn, params)]
+        return [self.to_api(row) for row in await self._rows(statement, conn, where.params)]
 
     async def stats_by_query(self, query: Query, *, conn: AsyncConnection | None = None) -> dict[str, int]:
-        where, params = self._where(query)
-        rows = await self._rows(select(func.count()).select_from(self.table).where(where), conn, params)
+        where = self._where(query)
+        rows = await self._rows(select(func.count()).select_from(self.table).where(where.clause), conn, where.params)
         return {"count": rows[0][0]}
 
     async def id_list_by_field(self, field: str, value: Any, *, conn: AsyncConnection | None = None) -> list[str]:
-        where, params = self._where({field: value})
-        rows = await self._rows(select(self.table.c.id).where(where), conn, params)
+        where = self._where({field: value})
+        rows = await self._rows(select(self.table.c.id).where(where.clause), conn, where.params)
         return [str(row.id) for row in rows]
 
     async def update_by_id(self, record_id: uuid.UUID | str, values: Mapping[str, Any], *,
@@ -163,15 +187,10 @@ class SystemStore:
     async def delete_by_query(self, query: Query, *, conn: AsyncConnection | None = None) -> int:
         return len(await self._update(self._where(query), {"isActive": False}, conn, event="deleted"))
 
-    async def _update(self, where: tuple[ColumnElement[bool], dict[str, Any]], values: Mapping[str, Any], conn: AsyncConnection | None,
+    async def _update(self, where: Where, values: Mapping[str, Any], conn: AsyncConnection | None,
                       *, event: str = "updated") -> list[dict[str, Any]]:
-        clause, params = where
-        statement = (
-            update(self.table)
-            .where(clause)
-            .values(**values, updatedAt=datetime.now(timezone.utc), recordVersion=self.table.c.recordVersion + 1)
-            .returning(*self.table.c)
-        )
+        statement = self._update_matching(where)
+        params = {**values, "updatedAt": datetime.now(timezone.utc), **where.params}
         async with self._tx(conn) as tx:
             records = [self.to_api(row) for row in (await tx.execute(statement, params)).all()]
             for record in records:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import stripe
-from sqlalchemy import MetaData, Table, select, update
+from sqlalchemy import MetaData, Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from payment_core.db import Database
@@ -107,6 +107,7 @@ class PaymentService:
         self.topics = Topics(app.codename)
         self.outbox = outbox_table(metadata)
         self.deliveries = webhook_delivery_table(metadata)
+        self._finish_delivery_statement = update(self.deliveries).where(self.deliveries.c.eventId == bindparam("w_event"))
         orders = app.spec.order_objects()
         # Payment customers and methods are one set for the whole app, named after its first order service.
         home = orders[0][0].name if orders else app.spec.services[0].name
@@ -314,14 +315,9 @@ class PaymentService:
                 await self._cancel_abandoned(payments, record["paymentId"])
                 continue  # the record moved on: decide again on what it is now
             async with self.engine.begin() as conn:
-                row = (await conn.execute(
-                    update(payments.table)
-                    .where(payments.table.c.id == uuid.UUID(record["id"]),
-                           payments.table.c.recordVersion == record["recordVersion"])
-                    .values(**claim(record["attempt"] + 1), updatedAt=utcnow(),
-                            recordVersion=payments.table.c.recordVersion + 1)
-                    .returning(*payments.table.c)
-                )).first()
+                statement, where = payments.records.update_where(
+                    {"id": uuid.UUID(record["id"]), "recordVersion": record["recordVersion"]})
+                row = (await conn.execute(statement, {**claim(record["attempt"] + 1), "updatedAt": utcnow(), **where})).first()
                 if row is not None:
                     claimed = payments.records.to_api(row)
                     await write_event(conn, self.outbox, f"{payments.records.topic}-updated", {"record": claimed},
@@ -377,7 +373,7 @@ class PaymentService:
                 record, order = payments.records.from_columns(transition.record), transition.order
             else:  # nothing changed: report the state as it is
                 record = await payments.records.get_by_query({"orderId": order_id}, conn=conn)
-                row = (await conn.execute(select(payments.store.table).where(payments.store.table.c.id == order_id))).first()
+                row = (await conn.execute(payments.store.row_by_id, {"row_id": order_id})).first()
                 order = payments.store.to_api(row) if row else {}
         return PaymentOutcome(order, self._result(payments, record, intent, user_params))
 
@@ -484,9 +480,10 @@ class PaymentService:
         table = self.deliveries
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(table.insert().values(
-                    id=uuid.uuid4(), eventId=event_id, type=event_type, payload=payload.decode("utf-8", "replace"),
-                    status="received", deliveries=1, receivedAt=utcnow()))
+                await conn.execute(table.insert(), {
+                    "id": uuid.uuid4(), "eventId": event_id, "type": event_type,
+                    "payload": payload.decode("utf-8", "replace"), "status": "received", "deliveries": 1,
+                    "receivedAt": utcnow()})
             return "received"
         except IntegrityError:
             async with self.engine.begin() as conn:
@@ -496,8 +493,8 @@ class PaymentService:
 
     async def _finish_delivery(self, event_id: str, status: str, *, error: str | None = None) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(update(self.deliveries).where(self.deliveries.c.eventId == event_id)
-                               .values(status=status, lastError=error, processedAt=utcnow()))
+            await conn.execute(self._finish_delivery_statement,
+                               {"w_event": event_id, "status": status, "lastError": error, "processedAt": utcnow()})
 
     async def _process(self, event: dict[str, Any], expected: tuple[str, str] | None) -> str:
         if not event["type"].startswith("payment_intent."):

@@ -9,13 +9,15 @@ and one event.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy import Table, Update, and_, bindparam, or_, update
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_core.mscript import MScriptError
@@ -75,44 +77,62 @@ async def apply_intent(
     """
     new_stage, literal = stage(intent), status_literal(intent)
     now = datetime.now(timezone.utc)
-    belongs = payments.c.paymentId == intent["id"]
-    if attempt is not None:
-        belongs = or_(belongs, and_(payments.c.attempt == attempt, payments.c.paymentId.is_(None)))
-    values = dict(
+    values: dict[str, Any] = dict(
         paymentId=intent["id"], paymentStatus=intent["status"], statusLiteral=literal, stage=new_stage,
-        # Only an answer from the confirm settles the attempt: the `created` webhook can overtake it.
-        attemptState="settled" if new_stage >= SETTLING_STAGE else payments.c.attemptState,
         lastError=_error_summary(intent), updatedAt=now,
-        recordVersion=payments.c.recordVersion + 1,
     )
+    if new_stage >= SETTLING_STAGE:  # only an answer from the confirm settles the attempt: the `created` webhook can overtake it
+        values["attemptState"] = "settled"
+    where = {"w_order": order_id, "w_intent": intent["id"], "w_stage": new_stage}
+    if attempt is not None:
+        where["w_attempt"] = attempt
     # The conditional update is the transition: only one concurrent caller can move the stage forward.
-    forward = and_(payments.c.orderId == order_id, belongs, payments.c.stage < new_stage,
-                   payments.c.stage.notin_(TERMINAL_STAGES))
-    row = (await conn.execute(update(payments).where(forward).values(**values).returning(*payments.c))).first()
+    forward = _forward_update(payments, attempt is not None)
+    row = (await conn.execute(forward, {**values, **where})).first()
     if row is None and literal == "success":
         # Money was taken on an intent that is no longer the current attempt (it cannot normally happen:
         # a new attempt cancels the old one first). The order is paid all the same.
-        stale = and_(payments.c.orderId == order_id, payments.c.statusLiteral != "success")
-        row = (await conn.execute(update(payments).where(stale).values(**values).returning(*payments.c))).first()
+        row = (await conn.execute(_unpaid_update(payments), {**values, "w_order": order_id})).first()
     if row is None:
         return None
 
-    table = store.table
-    current = (await conn.execute(select(table).where(table.c.id == order_id))).first()
+    current = (await conn.execute(store.row_by_id, {"row_id": order_id})).first()
     if current is None:
         return None
     order = store.to_api(current)
     if order.get(PAYMENT_CONFIRMATION) == "paid":
         return Transition(record=dict(row._mapping), order=order)  # paid never goes back
     config = store.obj.order
-    changes: dict[str, Any] = {PAYMENT_CONFIRMATION: CONFIRMATION_FOR_LITERAL[literal], "updatedAt": now,
-                               "recordVersion": table.c.recordVersion + 1}
+    changes: dict[str, Any] = {PAYMENT_CONFIRMATION: CONFIRMATION_FOR_LITERAL[literal], "updatedAt": now}
     mapped = _mapped_status(store, scripts, literal, order)
     if mapped is not None:
         changes[config.orderStatusProperty] = mapped
     changes[config.orderStatusUpdateDateProperty] = now
-    updated = (await conn.execute(update(table).where(table.c.id == order_id).values(**changes).returning(*table.c))).one()
+    updated = (await conn.execute(store.update_row_by_id, {**changes, "row_id": order_id})).one()
     return Transition(record=dict(row._mapping), order=store.to_api(updated))
+
+
+# The transition's statements are built once per payments table, with every value a parameter:
+# building and cache-keying an UPDATE ... RETURNING costs more than running it. The `w_` parameters
+# are the WHERE clause's; the others, named after columns, are the values to SET.
+
+@functools.cache
+def _forward_update(payments: Table, with_attempt: bool) -> Update:
+    belongs = payments.c.paymentId == bindparam("w_intent")
+    if with_attempt:  # a webhook that overtakes the start's answer claims the attempt it names
+        belongs = or_(belongs, and_(payments.c.attempt == bindparam("w_attempt"), payments.c.paymentId.is_(None)))
+    forward = and_(payments.c.orderId == bindparam("w_order"), belongs, payments.c.stage < bindparam("w_stage"),
+                   payments.c.stage.notin_(TERMINAL_STAGES))
+    return _versioned_update(payments, forward)
+
+
+@functools.cache
+def _unpaid_update(payments: Table) -> Update:
+    return _versioned_update(payments, and_(payments.c.orderId == bindparam("w_order"), payments.c.statusLiteral != "success"))
+
+
+def _versioned_update(table: Table, where: ColumnElement[bool]) -> Update:
+    return update(table).where(where).values(recordVersion=table.c.recordVersion + 1).returning(*table.c)
 
 
 def _mapped_status(store: ObjectStore, scripts: OrderScripts, literal: str, order: dict[str, Any]) -> str | None:
