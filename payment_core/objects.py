@@ -75,7 +75,7 @@ class ObjectStore:
     """Data access for one data object."""
 
     def __init__(self, db: Database, service: ServiceSpec, obj: DataObjectSpec, table: Table) -> None:
-        self.db, self.engine, self.service, self.obj, self.table = db, db.engine, service, obj, table
+        self.db, self.service, self.obj, self.table = db, service, obj, table
         self.create_model = create_input_model(obj)
         self.update_model = update_input_model(obj)
         # Statements are built once, with what varies as bound parameters: building and cache-keying
@@ -157,7 +157,7 @@ class ObjectStore:
         )
         if self.obj.is_order:
             values[PAYMENT_CONFIRMATION] = "pending"
-        async with self.engine.begin() as conn:
+        async with self.db.engine.begin() as conn:
             row = (await conn.execute(self._insert, values)).one()
         return self.to_api(row)
 
@@ -205,7 +205,7 @@ class ObjectStore:
         if expected_version is not None:
             params["expected_version"] = expected_version
         statement = self._update[(session.is_super_admin, expected_version is not None)]
-        async with self.engine.begin() as conn:
+        async with self.db.engine.begin() as conn:
             row = (await conn.execute(statement, {**values, "updatedAt": utcnow(), **params})).first()
             if row is None:
                 await self._explain_miss(conn, session, object_id)
@@ -214,7 +214,7 @@ class ObjectStore:
     async def delete(self, session: Session, object_id: str) -> dict[str, Any]:
         params = self._id_params(session, object_id)
         statement = self._update[(session.is_super_admin, False)]
-        async with self.engine.begin() as conn:
+        async with self.db.engine.begin() as conn:
             row = (await conn.execute(statement, {"isActive": False, "updatedAt": utcnow(), **params})).first()
         if row is None:
             raise NotFound()

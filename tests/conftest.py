@@ -17,7 +17,9 @@ import pytest
 
 from payment_core.api import create_app
 from payment_core.settings import Settings
-from tests.support import AppFactory, LiveServer, drop_app_tables, drop_postgres, postgres_problem, run_async, session_postgres_url
+from payment_core.spec import BUNDLED_APPS
+from tests.support import (AppFactory, LiveServer, drop_app_tables, drop_postgres, postgres_problem, run_async,
+                           session_postgres_url, unavailable)
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -32,9 +34,7 @@ def postgres_url() -> Iterator[str]:
     url = session_postgres_url()
     problem = postgres_problem(url)
     if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem + " (required in CI)")
-        pytest.skip(problem)
+        unavailable(problem)
     yield url
     drop_postgres(url)
 
@@ -52,10 +52,7 @@ def nats_url() -> str:
     try:
         socket.create_connection((parsed.hostname, parsed.port or 4222), timeout=2).close()
     except OSError as exc:
-        message = f"NATS at {NATS_URL} is not reachable: {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (required in CI)")
-        pytest.skip(message)
+        unavailable(f"NATS at {NATS_URL} is not reachable: {exc}")
     return NATS_URL
 
 
@@ -69,6 +66,12 @@ def make_settings(request: pytest.FixtureRequest, backend: str, app: str, data_d
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module", params=BUNDLED_APPS)
+def app_name(request: pytest.FixtureRequest) -> str:
+    """Each bundled app in turn, for the tests that take it."""
     return request.param
 
 
@@ -89,10 +92,7 @@ CHROMIUM = os.environ.get("ORDERPAY_CHROMIUM", "/usr/bin/chromium")
 def chromium() -> Iterator[Any]:
     """Debian's Chromium driven by Playwright (never a downloaded browser). Required in CI."""
     if not Path(CHROMIUM).exists():
-        message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

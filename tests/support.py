@@ -9,9 +9,10 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import httpx
+import pytest
 import uvicorn
 from sqlalchemy.engine import make_url
 
@@ -32,6 +33,27 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     the main thread may already be running an event loop (Playwright's sync API keeps one)."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+def start_uvicorn(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    """An ASGI app under uvicorn in a thread of this process, on loopback; returns once it serves."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    return server, thread
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A service or tool the tests need is missing: skipped with the reason on a developer's
+    machine, a failure in CI (CI=true), which must run everything."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (required in CI)")
+    pytest.skip(reason)
 
 
 def free_port() -> int:
@@ -116,15 +138,7 @@ class LiveServer:
         port = free_port()
         settings = settings.model_copy(update={"port": port})
         app = factory(settings)
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("orderpay test server did not start")
-            time.sleep(0.02)
+        server, thread = start_uvicorn(app, port)
         return cls(settings, factory, app, server, thread, f"http://127.0.0.1:{port}")
 
     def stop(self) -> None:

@@ -9,18 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
-from payment_core.spec import BUNDLED_APPS, load_app
+from payment_core.spec import load_app
 from tests.conftest import start_server
 from tests.support import LiveServer
 
 ENVELOPE_KEYS = {"status", "statusCode", "elapsedMs", "ssoTime", "source", "cacheKey", "userId", "sessionId",
                  "requestId", "dataName", "method", "action", "appVersion", "rowCount"}
 SYSTEM_KEYS = {"id", "_owner", "isActive", "recordVersion", "createdAt", "updatedAt"}
-
-
-@pytest.fixture(scope="module", params=BUNDLED_APPS)
-def app_name(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ class SystemStore:
     update_by_id, update_by_id_list, update_by_query, delete_by_id, delete_by_query — for one system object."""
 
     def __init__(self, db: Database, table: Table, outbox: Table, topic: str) -> None:
-        self.db, self.engine, self.table, self.outbox = db, db.engine, table, outbox
+        self.db, self.table, self.outbox = db, table, outbox
         self.topic = topic  # `...-dbevent-sys_paymentmethod`; `-created` etc. is appended
         # Statements are built once per query shape, with the values as parameters (see `_where`).
         self._clauses: dict[tuple[Any, ...], ColumnElement[bool]] = {}
@@ -49,7 +49,7 @@ class SystemStore:
         if conn is not None:
             yield conn
         else:
-            async with self.engine.begin() as own:
+            async with self.db.engine.begin() as own:
                 yield own
 
     def to_api(self, row: Any) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from payment_core.payments.tables import (
     webhook_delivery_table,
 )
 from payment_core.payments.throttle import Throttle
-from payment_core.payments.transitions import Transition, apply_intent
+from payment_core.payments.transitions import Transition, TransitionStatements, apply_intent
 from payment_core.spec import PAYMENT_CONFIRMATION, LoadedApp, OrderScripts
 
 log = logging.getLogger("orderpay.payments")
@@ -86,6 +86,7 @@ class OrderPayments:
     scripts: OrderScripts
     table: Table  # sys_{object}Payment
     records: SystemStore
+    transitions: TransitionStatements
 
     @property
     def name(self) -> str:
@@ -100,7 +101,7 @@ class PaymentService:
     def __init__(self, *, db: Database, app: LoadedApp, stores: dict[str, ObjectStore], metadata: MetaData,
                  gateway: StripeGateway, webhook_secrets: list[str], webhook_tolerance: int, throttle: Throttle,
                  stale_attempt_seconds: float = 60.0) -> None:
-        self.engine, self.app, self.gateway, self.throttle = db.engine, app, gateway, throttle
+        self.db, self.app, self.gateway, self.throttle = db, app, gateway, throttle
         # After this long, an attempt still marked `calling` cannot have its Stripe call in flight any more.
         self.stale_attempt_seconds = stale_attempt_seconds
         self.webhook_secrets, self.webhook_tolerance = webhook_secrets, webhook_tolerance
@@ -120,7 +121,7 @@ class PaymentService:
             table = payment_table(metadata, obj)
             topic = self.topics.dbevent(service.name, payment_object_name(obj), "").rstrip("-")
             self.orders[obj.name] = OrderPayments(stores[obj.name], app.order_scripts[obj.name], table,
-                                                  SystemStore(db, table, self.outbox, topic))
+                                                  SystemStore(db, table, self.outbox, topic), TransitionStatements(table))
 
     def topic_names(self) -> list[str]:
         """Every topic this app's payment flow writes to."""
@@ -145,7 +146,7 @@ class PaymentService:
         pm_id = _stripe_id(payment_method_id, "pm_", "paymentMethodId")
         self.throttle.check(session.user_id, "card")
         user = uuid.UUID(session.user_id)
-        async with self.engine.connect() as conn:
+        async with self.db.engine.connect() as conn:
             existing = (await conn.execute(select(self.methods.table).where(self.methods.table.c.paymentMethodId == pm_id))).first()
         if existing is not None and existing.userId != user:
             raise NotFound("paymentMethodId: no such payment method", field="paymentMethodId")
@@ -314,7 +315,7 @@ class PaymentService:
                 # An unfinished 3-D Secure attempt must not be completable once a new one starts.
                 await self._cancel_abandoned(payments, record["paymentId"])
                 continue  # the record moved on: decide again on what it is now
-            async with self.engine.begin() as conn:
+            async with self.db.engine.begin() as conn:
                 statement, where = payments.records.update_where(
                     {"id": uuid.UUID(record["id"]), "recordVersion": record["recordVersion"]})
                 row = (await conn.execute(statement, {**claim(record["attempt"] + 1), "updatedAt": utcnow(), **where})).first()
@@ -337,7 +338,7 @@ class PaymentService:
             if metadata.get("orderId") == record["orderId"] and metadata.get("orderpayAttempt") == str(record["attempt"]):
                 await self._apply(payments, intent, "refreshed", attempt=record["attempt"])
                 return True
-        async with self.engine.begin() as conn:  # never reached Stripe: the attempt is over
+        async with self.db.engine.begin() as conn:  # never reached Stripe: the attempt is over
             await conn.execute(update(payments.table).where(
                 payments.table.c.id == uuid.UUID(record["id"]),
                 payments.table.c.recordVersion == record["recordVersion"],
@@ -365,8 +366,8 @@ class PaymentService:
                      user_params: dict[str, Any] | None = None, webhook: dict[str, Any] | None = None,
                      attempt: int | None = None, session: Session | None = None) -> PaymentOutcome:
         order_id = uuid.UUID(intent.get("metadata", {}).get("orderId") or "00000000-0000-0000-0000-000000000000")
-        async with self.engine.begin() as conn:
-            transition = await apply_intent(conn, payments=payments.table, store=payments.store,
+        async with self.db.engine.begin() as conn:
+            transition = await apply_intent(conn, statements=payments.transitions, store=payments.store,
                                             scripts=payments.scripts, order_id=order_id, intent=intent, attempt=attempt)
             if transition is not None:
                 await self._record_transition(conn, payments, transition, intent, event, user_params, webhook, session)
@@ -479,20 +480,20 @@ class PaymentService:
     async def _store_delivery(self, event_id: str, event_type: str, payload: bytes) -> str:
         table = self.deliveries
         try:
-            async with self.engine.begin() as conn:
+            async with self.db.engine.begin() as conn:
                 await conn.execute(table.insert(), {
                     "id": uuid.uuid4(), "eventId": event_id, "type": event_type,
                     "payload": payload.decode("utf-8", "replace"), "status": "received", "deliveries": 1,
                     "receivedAt": utcnow()})
             return "received"
         except IntegrityError:
-            async with self.engine.begin() as conn:
+            async with self.db.engine.begin() as conn:
                 await conn.execute(update(table).where(table.c.eventId == event_id)
                                    .values(deliveries=table.c.deliveries + 1))
                 return (await conn.execute(select(table.c.status).where(table.c.eventId == event_id))).scalar_one()
 
     async def _finish_delivery(self, event_id: str, status: str, *, error: str | None = None) -> None:
-        async with self.engine.begin() as conn:
+        async with self.db.engine.begin() as conn:
             await conn.execute(self._finish_delivery_statement,
                                {"w_event": event_id, "status": status, "lastError": error, "processedAt": utcnow()})
 

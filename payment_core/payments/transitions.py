@@ -9,7 +9,6 @@ and one event.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
 from dataclasses import dataclass
@@ -53,6 +52,23 @@ TERMINAL_STAGES = (60, 70)
 SETTLING_STAGE = 30  # requires_action and beyond: what a confirm call answers
 
 
+class TransitionStatements:
+    """The transition's statements for one payments table, built once: building and cache-keying an
+    `UPDATE ... RETURNING` costs more than running it. The `w_` parameters are the WHERE clause's;
+    the others, named after columns, are the values to SET."""
+
+    def __init__(self, payments: Table) -> None:
+        c = payments.c
+        this_order = c.orderId == bindparam("w_order")
+        by_intent = c.paymentId == bindparam("w_intent")
+        # A webhook that overtakes the start's answer claims the attempt its intent names.
+        by_attempt = or_(by_intent, and_(c.attempt == bindparam("w_attempt"), c.paymentId.is_(None)))
+        moves_forward = and_(c.stage < bindparam("w_stage"), c.stage.notin_(TERMINAL_STAGES))
+        self.forward = {False: _versioned_update(payments, and_(this_order, by_intent, moves_forward)),
+                        True: _versioned_update(payments, and_(this_order, by_attempt, moves_forward))}
+        self.unpaid = _versioned_update(payments, and_(this_order, c.statusLiteral != "success"))
+
+
 @dataclass(frozen=True)
 class Transition:
     record: dict[str, Any]  # the payment record's columns after the change
@@ -62,7 +78,7 @@ class Transition:
 async def apply_intent(
     conn: AsyncConnection,
     *,
-    payments: Table,
+    statements: TransitionStatements,
     store: ObjectStore,
     scripts: OrderScripts,
     order_id: uuid.UUID,
@@ -87,12 +103,11 @@ async def apply_intent(
     if attempt is not None:
         where["w_attempt"] = attempt
     # The conditional update is the transition: only one concurrent caller can move the stage forward.
-    forward = _forward_update(payments, attempt is not None)
-    row = (await conn.execute(forward, {**values, **where})).first()
+    row = (await conn.execute(statements.forward[attempt is not None], {**values, **where})).first()
     if row is None and literal == "success":
         # Money was taken on an intent that is no longer the current attempt (it cannot normally happen:
         # a new attempt cancels the old one first). The order is paid all the same.
-        row = (await conn.execute(_unpaid_update(payments), {**values, "w_order": order_id})).first()
+        row = (await conn.execute(statements.unpaid, {**values, "w_order": order_id})).first()
     if row is None:
         return None
 
@@ -110,25 +125,6 @@ async def apply_intent(
     changes[config.orderStatusUpdateDateProperty] = now
     updated = (await conn.execute(store.update_row_by_id, {**changes, "row_id": order_id})).one()
     return Transition(record=dict(row._mapping), order=store.to_api(updated))
-
-
-# The transition's statements are built once per payments table, with every value a parameter:
-# building and cache-keying an UPDATE ... RETURNING costs more than running it. The `w_` parameters
-# are the WHERE clause's; the others, named after columns, are the values to SET.
-
-@functools.cache
-def _forward_update(payments: Table, with_attempt: bool) -> Update:
-    belongs = payments.c.paymentId == bindparam("w_intent")
-    if with_attempt:  # a webhook that overtakes the start's answer claims the attempt it names
-        belongs = or_(belongs, and_(payments.c.attempt == bindparam("w_attempt"), payments.c.paymentId.is_(None)))
-    forward = and_(payments.c.orderId == bindparam("w_order"), belongs, payments.c.stage < bindparam("w_stage"),
-                   payments.c.stage.notin_(TERMINAL_STAGES))
-    return _versioned_update(payments, forward)
-
-
-@functools.cache
-def _unpaid_update(payments: Table) -> Update:
-    return _versioned_update(payments, and_(payments.c.orderId == bindparam("w_order"), payments.c.statusLiteral != "success"))
 
 
 def _versioned_update(table: Table, where: ColumnElement[bool]) -> Update:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from . import auth, errors, idempotency, objects
 from .errors import StripeError
-from .params import Params, get_expand, get_int, get_str, parse_form
+from .params import Params, check_allowed, get_expand, get_int, get_str, parse_form
 from .runtime import Origin, Sandbox
 from .store import Store
 
@@ -47,6 +47,13 @@ class ApiRequest:
     @property
     def store(self) -> Store:
         return self.sandbox.store
+
+    def filtered_page(self, type: str, url: str, filter_fields: tuple[str, ...]) -> dict[str, Any]:
+        """A list endpoint's answer: only its filters and the paging parameters allowed, each filter
+        given an equality match."""
+        check_allowed(self.params, (*filter_fields, "limit", "starting_after", "ending_before"))
+        filters = {field: value for field in filter_fields if (value := get_str(self.params, field)) is not None}
+        return self.page(type, url, filters)
 
     def page(self, type: str, url: str, filters: dict[str, str]) -> dict[str, Any]:
         """A Stripe list object over stored objects of `type`, newest first, with cursor pagination."""

@@ -86,8 +86,4 @@ def update(req: ApiRequest) -> dict[str, Any]:
 
 
 def list_customers(req: ApiRequest) -> dict[str, Any]:
-    check_allowed(req.params, ("email", "limit", "starting_after", "ending_before"))
-    filters = {}
-    if email := get_str(req.params, "email"):
-        filters["email"] = email
-    return req.page("customer", "/v1/customers", filters)
+    return req.filtered_page("customer", "/v1/customers", ("email",))

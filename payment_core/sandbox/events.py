@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import objects, webhooks
 from .errors import no_such
-from .params import check_allowed, get_str
 
 if TYPE_CHECKING:
     from .api import ApiRequest
@@ -44,8 +43,4 @@ def retrieve(req: ApiRequest) -> dict[str, Any]:
 
 
 def list_events(req: ApiRequest) -> dict[str, Any]:
-    check_allowed(req.params, ("type", "limit", "starting_after", "ending_before"))
-    filters = {}
-    if event_type := get_str(req.params, "type"):
-        filters["type"] = event_type
-    return req.page("event", "/v1/events", filters)
+    return req.filtered_page("event", "/v1/events", ("type",))

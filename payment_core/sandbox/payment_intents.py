@@ -221,8 +221,4 @@ def cancel(req: ApiRequest) -> dict[str, Any]:
 
 
 def list_intents(req: ApiRequest) -> dict[str, Any]:
-    check_allowed(req.params, ("customer", "limit", "starting_after", "ending_before"))
-    filters = {}
-    if customer_id := get_str(req.params, "customer"):
-        filters["customer"] = customer_id
-    return req.page("payment_intent", "/v1/payment_intents", filters)
+    return req.filtered_page("payment_intent", "/v1/payment_intents", ("customer",))

@@ -88,8 +88,7 @@ def retrieve(req: ApiRequest) -> dict[str, Any]:
 
 
 def list_refunds(req: ApiRequest) -> dict[str, Any]:
-    check_allowed(req.params, ("charge", "payment_intent", "limit", "starting_after", "ending_before"))
-    return req.page("refund", "/v1/refunds", _filters(req, ("charge", "payment_intent")))
+    return req.filtered_page("refund", "/v1/refunds", ("charge", "payment_intent"))
 
 
 def retrieve_charge(req: ApiRequest) -> dict[str, Any]:
@@ -97,9 +96,4 @@ def retrieve_charge(req: ApiRequest) -> dict[str, Any]:
 
 
 def list_charges(req: ApiRequest) -> dict[str, Any]:
-    check_allowed(req.params, ("customer", "payment_intent", "limit", "starting_after", "ending_before"))
-    return req.page("charge", "/v1/charges", _filters(req, ("customer", "payment_intent")))
-
-
-def _filters(req: ApiRequest, fields: tuple[str, ...]) -> dict[str, str]:
-    return {field: value for field in fields if (value := get_str(req.params, field)) is not None}
+    return req.filtered_page("charge", "/v1/charges", ("customer", "payment_intent"))

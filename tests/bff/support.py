@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.support import free_port
+from tests.support import free_port, start_uvicorn
 
 
 # -- SSE ---------------------------------------------------------------------------------------
@@ -99,14 +96,7 @@ def stream_turn(client: httpx.Client, message: str | None, *, conversation_id: s
 def serving(app: Any) -> Iterator[str]:
     """Any ASGI app under uvicorn on a free loopback port; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
+    server, thread = start_uvicorn(app, port)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

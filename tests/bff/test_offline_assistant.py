@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 
 from bff.settings import ChatSettings
-from payment_core.spec import BUNDLED_APPS
 from tests.bff.conftest import FAST, run_chat_server
 from tests.bff.support import collapsed, new_order, pay_in_the_trusted_ui, stream_turn
 from tests.support import LiveServer
@@ -16,11 +15,6 @@ from tests.support import LiveServer
 NOUN = {"store": "order", "ebaycclone": "order", "clonesahibinden": "listing", "airbnb": "reservation"}
 AMOUNTS = {"store": ("25.00 USD", "19.99 USD"), "ebaycclone": ("59.99 USD", "12.50 GBP"),
            "clonesahibinden": ("149.90 TRY", "25.00 USD"), "airbnb": ("420.50 USD", "189.99 EUR")}
-
-
-@pytest.fixture(scope="module", params=BUNDLED_APPS)
-def app_name(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 @pytest.fixture(scope="module")

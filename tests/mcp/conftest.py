@@ -5,15 +5,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from payment_core.spec import BUNDLED_APPS
 from tests.conftest import start_server
 from tests.mcp.support import app_with_mcp
 from tests.support import LiveServer
-
-
-@pytest.fixture(scope="module", params=BUNDLED_APPS)
-def app_name(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 @pytest.fixture(scope="module")

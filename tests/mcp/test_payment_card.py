@@ -4,21 +4,17 @@ link through `ui/open-link` and asks the status through `tools/call getPaymentSt
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import pytest
+from playwright.sync_api import Browser, expect
 
 from tests.conftest import start_server
 from tests.mcp.support import app_with_mcp, data_of, mcp_client, pay_in_the_trusted_ui
-from tests.support import LiveServer
+from tests.support import LiveServer, run_async
 from mcp_server.payment_card import PAYMENT_CARD_URI
-
-CHROMIUM = os.environ.get("ORDERPAY_CHROMIUM", "/usr/bin/chromium")
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Chromium not installed at {CHROMIUM}")
 
 HOSTILE_TITLE = '<img src=x onerror="window.parent.pwned=1">Bike'
 
@@ -61,33 +57,32 @@ async def prepare(server: LiveServer) -> tuple[str, dict[str, Any], dict[str, An
     return html, prepared.model_dump(**dump), status.model_dump(**dump)
 
 
-def test_the_card_shows_the_payment_opens_the_pay_page_and_reports_the_status(listings: LiveServer) -> None:
-    html, prepared, status = anyio.run(prepare, listings)
+def test_the_card_shows_the_payment_opens_the_pay_page_and_reports_the_status(listings: LiveServer,
+                                                                               chromium: Browser) -> None:
+    html, prepared, status = run_async(prepare(listings))
     action = prepared["structuredContent"]["__frontendAction"]
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            page.set_content(HOST_PAGE)
-            page.evaluate(f"window.toolResult = {json.dumps(prepared)}; window.statusResult = {json.dumps(status)};")
-            page.evaluate("html => { document.getElementById('card').srcdoc = html; }", html)
-            card = page.frame_locator("#card")
+    page = chromium.new_page()
+    try:
+        page.set_content(HOST_PAGE)
+        page.evaluate(f"window.toolResult = {json.dumps(prepared)}; window.statusResult = {json.dumps(status)};")
+        page.evaluate("html => { document.getElementById('card').srcdoc = html; }", html)
+        card = page.frame_locator("#card")
 
-            playwright_api.expect(card.locator("#amount")).to_contain_text("12.50")
-            playwright_api.expect(card.locator("#description")).to_have_text(action["description"])
-            assert HOSTILE_TITLE in action["description"]
-            assert card.locator("img").count() == 0 and page.evaluate("window.pwned") is None
+        expect(card.locator("#amount")).to_contain_text("12.50")
+        expect(card.locator("#description")).to_have_text(action["description"])
+        assert HOSTILE_TITLE in action["description"]
+        assert card.locator("img").count() == 0 and page.evaluate("window.pwned") is None
 
-            card.locator("#pay").click()
-            playwright_api.expect(card.locator("#status")).to_contain_text("Complete the payment")
-            opened = [m for m in page.evaluate("window.sent") if m.get("method") == "ui/open-link"]
-            assert [m["params"] for m in opened] == [{"url": action["payUrl"]}]
+        card.locator("#pay").click()
+        expect(card.locator("#status")).to_contain_text("Complete the payment")
+        opened = [m for m in page.evaluate("window.sent") if m.get("method") == "ui/open-link"]
+        assert [m["params"] for m in opened] == [{"url": action["payUrl"]}]
 
-            card.locator("#check").click()
-            playwright_api.expect(card.locator("#status")).to_have_text("Paid. Thank you!")
-            playwright_api.expect(card.locator("#pay")).to_be_hidden()
-            calls = [m["params"] for m in page.evaluate("window.sent") if m.get("method") == "tools/call"]
-            assert calls[0] == {"name": "getPaymentStatus",
-                                "arguments": {"orderType": "listing", "orderId": action["orderId"]}}
-        finally:
-            browser.close()
+        card.locator("#check").click()
+        expect(card.locator("#status")).to_have_text("Paid. Thank you!")
+        expect(card.locator("#pay")).to_be_hidden()
+        calls = [m["params"] for m in page.evaluate("window.sent") if m.get("method") == "tools/call"]
+        assert calls[0] == {"name": "getPaymentStatus",
+                            "arguments": {"orderType": "listing", "orderId": action["orderId"]}}
+    finally:
+        page.close()
