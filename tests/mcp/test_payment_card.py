@@ -4,16 +4,17 @@ link through `ui/open-link` and asks the status through `tools/call getPaymentSt
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, expect, sync_playwright
 
-from tests.conftest import start_server
+from tests.conftest import CHROMIUM, start_server
 from tests.mcp.support import app_with_mcp, data_of, mcp_client, pay_in_the_trusted_ui
-from tests.support import LiveServer, run_async
+from tests.support import LiveServer, run_async, unavailable
 from mcp_server.payment_card import PAYMENT_CARD_URI
 
 HOSTILE_TITLE = '<img src=x onerror="window.parent.pwned=1">Bike'
@@ -57,11 +58,24 @@ async def prepare(server: LiveServer) -> tuple[str, dict[str, Any], dict[str, An
     return html, prepared.model_dump(**dump), status.model_dump(**dump)
 
 
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """A Chromium of this test's own, closed with it: the MCP tests after it run their own event loops
+    in this thread, which the suite's shared Playwright session would hold."""
+    if not os.path.exists(CHROMIUM):
+        unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                                                             "--disable-background-networking"])
+        yield launched
+        launched.close()
+
+
 def test_the_card_shows_the_payment_opens_the_pay_page_and_reports_the_status(listings: LiveServer,
-                                                                               chromium: Browser) -> None:
+                                                                               browser: Browser) -> None:
     html, prepared, status = run_async(prepare(listings))
     action = prepared["structuredContent"]["__frontendAction"]
-    page = chromium.new_page()
+    page = browser.new_page()
     try:
         page.set_content(HOST_PAGE)
         page.evaluate(f"window.toolResult = {json.dumps(prepared)}; window.statusResult = {json.dumps(status)};")
