@@ -18,7 +18,7 @@ from payment_core.objects import ObjectStore
 from payment_core.payments import PaymentService
 from payment_core.payments.gateway import StripeGateway
 from payment_core.payments.setup import StripeSetup, stripe_setup
-from payment_core.payments.throttle import Throttle
+from payment_core.payments.throttle import Throttle, throttle_table
 from payment_core.relay import OutboxRelay, load_callable
 from payment_core.schema import build_tables
 from payment_core.settings import Settings
@@ -74,7 +74,7 @@ class Runtime:
         payments = PaymentService(
             db=db, app=app, stores=stores, metadata=metadata, gateway=gateway,
             webhook_secrets=stripe.webhook_secrets, webhook_tolerance=settings.stripe_webhook_tolerance_seconds,
-            throttle=Throttle(settings.payment_attempts_per_minute),
+            throttle=Throttle(db, throttle_table(metadata), settings.payment_attempts_per_minute),
             # the longest a Stripe call can take: its timeout, once more for the SDK's retry, and some slack
             stale_attempt_seconds=settings.stripe_timeout_seconds * 2 + 2,
         )

@@ -144,7 +144,7 @@ class PaymentService:
 
     async def add_payment_method(self, session: Session, payment_method_id: Any) -> dict[str, Any]:
         pm_id = _stripe_id(payment_method_id, "pm_", "paymentMethodId")
-        self.throttle.check(session.user_id, "card")
+        await self.throttle.check(session.user_id, "card")
         user = uuid.UUID(session.user_id)
         async with self.db.engine.connect() as conn:
             existing = (await conn.execute(select(self.methods.table).where(self.methods.table.c.paymentMethodId == pm_id))).first()
@@ -234,7 +234,7 @@ class PaymentService:
         """Create and confirm the PaymentIntent with the buyer's saved card, in one step (seed 002)."""
         user_params = _payment_user_params(params)
         payments = self.order_payments(object_name)
-        self.throttle.check(session.user_id, "payment")
+        await self.throttle.check(session.user_id, "payment")
         order = await payments.store.get(session, order_id)
         owner = order.get(payments.store.obj.owner_property)
         if owner != session.user_id and not session.is_super_admin:
