@@ -5,11 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from payment_core.spec import BUNDLED_APPS, SpecError, load_app, load_app_text
+from tests.conftest import start_server
+from tests.support import LiveServer
 
 MINIMAL = """
 codename: shop
@@ -145,3 +148,80 @@ def test_spec_check_command_reports_ok_and_errors(tmp_path: Path) -> None:
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 1
     assert "broken.yaml" in bad.stderr and "stripeOrder.configuration.amount" in bad.stderr
+
+
+# -- what payment writes, buyers cannot ---------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["allowUpdate", "allowCreate"])
+def test_a_client_writable_order_status_is_refused(flag: str) -> None:
+    error = spec_error(MINIMAL.replace("state: {type: enum, values: [open, paid, failed]}",
+                                       f"state: {{type: enum, values: [open, paid, failed], {flag}: true}}"))
+    assert error.path == "services[0].dataObjects[0]"
+    assert "`state`" in error.message and f"`{flag}: true`" in error.message and "orderStatusProperty" in error.message
+
+
+def test_a_client_writable_status_date_is_refused() -> None:
+    error = spec_error(MINIMAL.replace("title: string", "title: string\n          stateAt: {type: date, allowUpdate: true}")
+                       .replace("orderStatusUpdateDateProperty: updatedAt", "orderStatusUpdateDateProperty: stateAt"))
+    assert "`stateAt`" in error.message and "orderStatusUpdateDateProperty" in error.message
+
+
+def test_a_client_writable_payment_owned_property_is_refused() -> None:
+    error = spec_error(MINIMAL.replace("title: string", "title: string\n          paidAt: {type: date, allowCreate: true}")
+                       .replace("orderOwnerIdProperty: buyerId", "orderOwnerIdProperty: buyerId\n            "
+                                "paymentOwnedProperties: [paidAt]"))
+    assert "`paidAt`" in error.message and "paymentOwnedProperties" in error.message
+
+
+def test_a_payment_owned_property_must_be_declared() -> None:
+    error = spec_error(MINIMAL.replace("orderOwnerIdProperty: buyerId", "orderOwnerIdProperty: buyerId\n            "
+                                       "paymentOwnedProperties: [paidAt]"))
+    assert error.path.endswith("stripeOrder.configuration.paymentOwnedProperties[0]") and "`paidAt`" in error.message
+
+
+def test_payment_owned_fields_left_unstated_are_closed_to_clients() -> None:
+    app = load_app_text(MINIMAL.replace("title: string", "title: string\n          paidAt: date")
+                        .replace("orderOwnerIdProperty: buyerId", "orderOwnerIdProperty: buyerId\n            "
+                                 "paymentOwnedProperties: [paidAt]"), source="shop.yaml")
+    _, ticket = app.find_object("ticket")  # type: ignore[misc]
+    for name in ("state", "paidAt"):
+        assert (ticket.fields[name].allowCreate, ticket.fields[name].allowUpdate) == (False, False)
+    assert ticket.payment_owned_fields == {"state", "updatedAt", "paidAt"}
+
+
+# What each bundled app's payment writes or sells, and what a buyer tried to set it to without paying.
+PAYMENT_OWNED = {
+    "store": {"status": "paid", "paymentStatus": "paid"},
+    "ebaycclone": {"status": "PAID", "paidAt": "2026-12-01T10:00:00Z", "paymentIntentId": "pi_forged"},
+    "clonesahibinden": {"status": "active", "isPremium": True, "premiumType": "top", "paymentConfirmation": "confirmed"},
+    "airbnb": {"bookingStatus": "confirmed", "totalPrice": 0.5},
+}
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,
+           app_name: str) -> Iterator[LiveServer]:
+    yield from start_server(request, tmp_path_factory, backend, app_name, demo_data=False)
+
+
+def test_a_buyer_cannot_patch_what_payment_writes_or_sells(server: LiveServer, app_name: str) -> None:
+    app = load_app(app_name)
+    service, obj = app.spec.order_objects()[0]
+    route = f"{service.route_prefix}/v1/{obj.plural.lower()}"
+    with server.client("alice") as alice:
+        created = alice.post(route, json=dict(obj.demoRecords[0].values))
+        assert created.status_code == 201, created.text
+        order = created.json()[obj.name]
+        for name, forged in PAYMENT_OWNED[app_name].items():
+            refused = alice.patch(f"{route}/{order['id']}", json={name: forged})
+            assert refused.status_code == 400, (name, refused.text)
+            body = refused.json()
+            assert body["result"] == "ERR" and body["message"].startswith(f"{name}: "), body
+            if obj.fields[name].allowCreate:
+                continue  # chosen when the order is made (premiumType, totalPrice), never changed after
+            made = alice.post(route, json={**obj.demoRecords[0].values, name: forged})
+            assert made.status_code == 400 and made.json()["message"].startswith(f"{name}: "), (name, made.text)
+        assert alice.get(f"{route}/{order['id']}").json()[obj.name] == order  # the stored row is unchanged
+        listed = alice.get(route).json()[obj.plural]
+        assert [row["id"] for row in listed] == [order["id"]]  # no refused create left a row

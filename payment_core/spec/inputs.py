@@ -94,18 +94,10 @@ def _model_name(obj: DataObjectSpec, suffix: str) -> str:
     return obj.name[0].upper() + obj.name[1:] + suffix
 
 
-def flow_owned_fields(obj: DataObjectSpec) -> frozenset[str]:
-    """An order's status and its date are written by the payment flow: a buyer who could set
-    them could mark an order paid without paying."""
-    if not obj.is_order:
-        return frozenset()
-    return frozenset({obj.order.orderStatusProperty, obj.order.orderStatusUpdateDateProperty})
-
-
 def create_input_model(obj: DataObjectSpec) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for name, spec in obj.fields.items():
-        if (not spec.allowCreate and name != obj.owner_property) or name in flow_owned_fields(obj):
+        if (not spec.allowCreate and name != obj.owner_property) or name in obj.payment_owned_fields:
             continue
         annotation = field_annotation(spec)
         description = spec.description or None
@@ -120,7 +112,7 @@ def update_input_model(obj: DataObjectSpec) -> type[BaseModel]:
     fields: dict[str, Any] = {
         name: (field_annotation(spec) | None, Field(None, description=spec.description or None))
         for name, spec in obj.fields.items()
-        if spec.allowUpdate and name not in flow_owned_fields(obj)
+        if spec.allowUpdate and name not in obj.payment_owned_fields
     }
     fields["recordVersion"] = (
         StrictInt | None,

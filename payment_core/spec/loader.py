@@ -163,6 +163,9 @@ def _compile_order(service: ServiceSpec, obj: DataObjectSpec, spec: AppSpec, sou
     owner = config.orderOwnerIdProperty
     if not (owner == "_owner" or (owner in declared and obj.fields[owner].type == "id")):
         raise SpecError(source, base + ".orderOwnerIdProperty", f"`{owner}` must name a declared id field of `{obj.name}` or `_owner`")
+    for index, name in enumerate(config.paymentOwnedProperties):
+        if name not in declared:
+            raise SpecError(source, f"{base}.paymentOwnedProperties[{index}]", f"`{name}` is not a declared field of `{obj.name}`")
     if config.edgeFunctionOnStatusChange is not None and not _is_dotted_name(config.edgeFunctionOnStatusChange):
         raise SpecError(source, base + ".edgeFunctionOnStatusChange", "must be a dotted Python name such as `myapp.hooks.on_status`")
 

@@ -81,6 +81,9 @@ class StripeOrderConfig(_Strict):
     orderOwnerIdProperty: str
     mapPaymentResultToOrderStatus: PaymentResultMap
     edgeFunctionOnStatusChange: str | None = Field(None, description="Dotted path of a Python callable.")
+    paymentOwnedProperties: tuple[str, ...] = Field(
+        (), description="Fields only the payment flow or its edge function write (what payment buys, its proof): "
+                        "never settable by clients.")
 
 
 class StripeOrder(_Strict):
@@ -94,12 +97,36 @@ class StripeOrder(_Strict):
         return self
 
 
+def payment_owned_names(stripe_order: Any) -> dict[str, str]:
+    """Field name → why payment owns it, from a (raw or dumped) `stripeOrder` setting."""
+    if not isinstance(stripe_order, dict) or not stripe_order.get("objectIsAnOrderObject"):
+        return {}
+    config = stripe_order.get("configuration")
+    if not isinstance(config, dict):
+        return {}
+    owned: dict[str, str] = {}
+    for setting in ("orderStatusProperty", "orderStatusUpdateDateProperty"):
+        if isinstance(config.get(setting), str):
+            owned[config[setting]] = f"the payment flow writes it as `{setting}`"
+    for name in config.get("paymentOwnedProperties") or ():
+        if isinstance(name, str):
+            owned.setdefault(name, "it is listed in `paymentOwnedProperties`")
+    return owned
+
+
 class DemoRecord(_Strict):
     owner: str = Field(description="Demo user name that owns the record.")
     values: dict[str, Any]
 
 
 class DataObjectSpec(_Strict):
+    """A data object; on an order object, the fields payment writes are closed to clients.
+
+    The status property, its date and `paymentOwnedProperties` default to `allowCreate: false`
+    and `allowUpdate: false`; a spec that explicitly opens one of them is refused, because a
+    buyer who could set it could mark an order paid, or buy its upgrade, without paying.
+    """
+
     name: str
     pluralName: str | None = None
     description: str = ""
@@ -113,6 +140,30 @@ class DataObjectSpec(_Strict):
         if not IDENTIFIER.match(value):
             raise ValueError("must be a camelCase identifier (letters and digits, starting with a letter)")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _close_payment_owned(cls, value: Any) -> Any:
+        if not isinstance(value, dict) or not isinstance(value.get("fields"), dict):
+            return value
+        owned = payment_owned_names(value.get("stripeOrder"))
+        if not owned:
+            return value
+        fields = dict(value["fields"])
+        for name, why in owned.items():
+            raw = fields.get(name)
+            if raw is None:
+                continue  # an undeclared name is reported by the loader, with its path
+            declared = {"type": raw} if isinstance(raw, str) else dict(raw) if isinstance(raw, dict) else raw
+            if not isinstance(declared, dict):
+                continue
+            for flag in ("allowCreate", "allowUpdate"):
+                if declared.get(flag) is True:
+                    raise ValueError(f"field `{name}` is written by payment ({why}); it cannot be `{flag}: true`, "
+                                     f"or a buyer could set it without paying")
+                declared[flag] = False
+            fields[name] = declared
+        return {**value, "fields": fields}
 
     @field_validator("fields")
     @classmethod
@@ -132,6 +183,13 @@ class DataObjectSpec(_Strict):
     def order(self) -> StripeOrderConfig:
         assert self.stripeOrder is not None and self.stripeOrder.configuration is not None
         return self.stripeOrder.configuration
+
+    @property
+    def payment_owned_fields(self) -> frozenset[str]:
+        """Fields the payment flow (or its edge function) writes and clients never set."""
+        if not self.is_order:
+            return frozenset()
+        return frozenset(payment_owned_names(self.stripeOrder.model_dump() if self.stripeOrder else None))
 
     @property
     def plural(self) -> str:
