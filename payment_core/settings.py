@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     auth_audience: str = Field("orderpay", description="Expected `aud` of bearer tokens.")
     auth_jwks_url: str | None = Field(None, description="JWKS URL of the external issuer (production).")
     dev_token_ttl_seconds: int = Field(8 * 3600, gt=0, description="Lifetime of development tokens.")
+    login_failures_per_minute: int = Field(
+        5, gt=0, description="Failed development sign-ins per user name and per client address a minute; then 429."
+    )
 
     stripe_secret_key: str | None = Field(
         None, description="Stripe secret key (sk_test_… / sk_live_…). Unset: the offline sandbox is started and used."

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from payment_core.api.envelope import RequestContext
+from payment_core.api.login_limit import LoginAttempts
 from payment_core.errors import ServiceUnavailable, Unauthorized
 from payment_core.identity import AuthError, Session, authenticate_demo_user
 from payment_core.runtime import Runtime
@@ -71,11 +72,17 @@ def auth_router(runtime: Runtime) -> APIRouter:
     if runtime.issuer is None:
         return router
     issuer = runtime.issuer
+    attempts = LoginAttempts(runtime.settings.login_failures_per_minute)
 
-    @router.post("/auth/login", summary="Development sign-in with a demo user's password")
-    async def login(body: LoginRequest) -> dict[str, object]:
+    @router.post("/auth/login", summary="Development sign-in with a demo user's password",
+                 description="After too many failures a minute for one user name or from one address: 429 "
+                             "with `Retry-After`.")
+    async def login(body: LoginRequest, request: Request) -> dict[str, object]:
+        address = request.client.host if request.client else "unknown"
+        attempts.check(body.username, address)
         user = authenticate_demo_user(body.username, body.password)
         if user is None:
+            attempts.failed(body.username, address)
             raise Unauthorized("Invalid username or password")
         token = issuer.issue(user)
         return {

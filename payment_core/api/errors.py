@@ -21,8 +21,9 @@ def _request_id(request: Request) -> str | None:
     return context.request_id if context else None
 
 
-def error_response(request: Request, status: int, message: str, code: str | None = None) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(request: Request, status: int, message: str, code: str | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    headers = {**({"WWW-Authenticate": "Bearer"} if status == 401 else {}), **(headers or {})}
     return JSONResponse(error_body(status, message, code=code, request_id=_request_id(request)), status, headers=headers)
 
 
@@ -30,7 +31,9 @@ async def _orderpay_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OrderPayError)
     if isinstance(exc, Unauthorized):
         log.info("unauthorized", extra={"reason": exc.message})
-    return error_response(request, exc.status, exc.message, exc.code)
+    retry_after = getattr(exc, "retry_after", None)  # a 429 says when to come back
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return error_response(request, exc.status, exc.message, exc.code, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

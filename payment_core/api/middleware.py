@@ -62,7 +62,13 @@ class RequestContextMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuses bodies over `max_bytes` with 413 before anything reads them whole."""
+    """Refuses bodies over `max_bytes` with 413 before anything reads them whole.
+
+    A declared Content-Length is checked up front. A chunked body is counted as it is read;
+    when it passes the limit the 413 is sent from here and whatever the app answers after it
+    is dropped, because a framework reading the body for a typed parameter (FastAPI) turns any
+    error while reading into its own 400.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -76,17 +82,33 @@ class BodyLimitMiddleware:
             await _send_413(scope, send, self.max_bytes)
             return
         received = 0
+        started = refused = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 was the answer
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    if not started and not refused:
+                        await _send_413(scope, send, self.max_bytes)
+                        refused = True
                     raise PayloadTooLarge(f"the request body is larger than {self.max_bytes} bytes")
             return message
 
-        await self.app(scope, counting_receive, send)
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except PayloadTooLarge:
+            if not refused:  # the answer had already begun: nothing better to do than end it
+                raise
 
 
 async def _send_413(scope: Scope, send: Send, limit: int) -> None:
