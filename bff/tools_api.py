@@ -19,23 +19,38 @@ class ToolCallRequest(BaseModel):
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
+# Where each MCP server runs (and its errors, which name hosts) is for administrators:
+# anyone else sees which servers there are and whether they answer.
+_ADMIN_ONLY = ("url", "lastError")
+
+
+def visible_server(session: Session, server: dict[str, Any]) -> dict[str, Any]:
+    """A server's health as `session` may see it."""
+    if session.is_super_admin:
+        return server
+    return {key: value for key, value in server.items() if key not in _ADMIN_ONLY}
+
+
 def tools_router(mcp: McpManager) -> APIRouter:
     router = APIRouter(prefix="/api/tools", tags=["tools"])
 
     def session_of(request: Request) -> ToolSession:
         return mcp.session(bearer_token(request.headers.get("authorization")))
 
+    def servers(session: Session) -> list[dict[str, Any]]:
+        return [visible_server(session, server) for server in mcp.status()]
+
     @router.get("", summary="Every tool of every MCP server, as the assistant sees them")
-    async def tools(request: Request, _: Session = Depends(current_session)) -> dict[str, Any]:
+    async def tools(request: Request, user: Session = Depends(current_session)) -> dict[str, Any]:
         async with session_of(request) as session:
-            return {"tools": [tool.to_json() for tool in session.tools], "servers": mcp.status()}
+            return {"tools": [tool.to_json() for tool in session.tools], "servers": servers(user)}
 
     @router.get("/service/{name}", summary="The tools of one MCP server")
-    async def service(name: str, request: Request, _: Session = Depends(current_session)) -> dict[str, Any]:
+    async def service(name: str, request: Request, user: Session = Depends(current_session)) -> dict[str, Any]:
         if name not in mcp.health:
             raise NotFound(f"No MCP server named {name!r}")
         async with session_of(request) as session:
-            return {"server": mcp.health[name].to_json(),
+            return {"server": visible_server(user, mcp.health[name].to_json()),
                     "tools": [tool.to_json() for tool in session.tools if tool.server == name]}
 
     @router.post("/call", summary="Call one tool with the caller's own token")
@@ -49,14 +64,15 @@ def tools_router(mcp: McpManager) -> APIRouter:
             answer["error"] = outcome.error
         return answer
 
-    @router.get("/status", summary="Health of each MCP server")
-    async def status(_: Session = Depends(current_session)) -> dict[str, Any]:
-        return {"servers": mcp.status()}
+    @router.get("/status", summary="Health of each MCP server",
+                description="Administrators (`superAdmin`) also see each server's URL and last error.")
+    async def status(user: Session = Depends(current_session)) -> dict[str, Any]:
+        return {"servers": servers(user)}
 
     @router.post("/refresh", summary="Contact every MCP server again now, even those waiting to be retried")
-    async def refresh(request: Request, _: Session = Depends(current_session)) -> dict[str, Any]:
+    async def refresh(request: Request, user: Session = Depends(current_session)) -> dict[str, Any]:
         mcp.force_retry()
         async with session_of(request) as session:
-            return {"servers": mcp.status(), "toolCount": len(session.tools)}
+            return {"servers": servers(user), "toolCount": len(session.tools)}
 
     return router

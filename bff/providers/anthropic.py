@@ -8,6 +8,7 @@ import anthropic
 
 from bff.messages import Message
 from bff.providers.base import ModelEvent, ModelRequest, TextDelta, ToolCallStarted, parse_arguments, sdk_errors
+from bff.providers.framing import frame_tool_result
 
 
 class AnthropicProvider:
@@ -68,6 +69,6 @@ def wire_messages(messages: list[Message]) -> list[dict[str, Any]]:
                        for c in message.tool_calls]
             add("assistant", blocks)
         else:
-            add("user", [{"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.text,
-                          "is_error": message.is_error}])
+            add("user", [{"type": "tool_result", "tool_use_id": message.tool_call_id,
+                          "content": frame_tool_result(message), "is_error": message.is_error}])
     return wire

@@ -11,6 +11,7 @@ import openai
 
 from bff.messages import Message
 from bff.providers.base import ModelEvent, ModelRequest, TextDelta, ToolCallStarted, parse_arguments, sdk_errors
+from bff.providers.framing import frame_tool_result
 
 
 @dataclass
@@ -75,5 +76,5 @@ def wire_messages(system: str, messages: list[Message]) -> list[dict[str, Any]]:
                                        for c in message.tool_calls]
             wire.append(entry)
         else:
-            wire.append({"role": "tool", "tool_call_id": message.tool_call_id, "content": message.text})
+            wire.append({"role": "tool", "tool_call_id": message.tool_call_id, "content": frame_tool_result(message)})
     return wire

@@ -57,7 +57,7 @@ def test_a_tool_call_runs_over_mcp_and_its_result_feeds_a_second_round(openai_se
     assistant, tool = second[-2], second[-1]
     assert assistant["role"] == "assistant" and assistant["tool_calls"][0]["function"]["name"] == "initiatePayment"
     assert tool["role"] == "tool" and tool["tool_call_id"] == assistant["tool_calls"][0]["id"]
-    assert tool["content"].startswith("Payment prepared, nothing charged yet")
+    assert '<untrusted-tool-data tool="initiatePayment" status="ok">\nPayment prepared, nothing charged yet' in tool["content"]
     assert action["payUrl"] not in model.sent_text()  # the pay link is the buyer's, on the card
 
 
@@ -69,7 +69,7 @@ def test_a_failed_tool_call_is_reported_to_the_ui_and_the_model(openai_server: L
         stream = stream_turn(alice, "show order 0000")
     result = stream.first("tool_result").data
     assert result["success"] is False and "Record not found" in result["error"]
-    assert model.requests[1]["messages"][-1]["content"].startswith("Error:")
+    assert '<untrusted-tool-data tool="getOrder" status="error">\nError:' in model.requests[1]["messages"][-1]["content"]
     assert stream.names[-1] == "done"
 
 

@@ -70,6 +70,8 @@ def test_tools_of_every_server_are_listed_with_clashes_namespaced(with_extras: L
         extras = alice.get("/api/tools/service/extras").json()
         unknown = alice.get("/api/tools/service/nowhere")
         status = alice.get("/api/tools/status").json()["servers"]
+    with with_extras.client("admin") as admin:
+        admin_status = admin.get("/api/tools/status").json()["servers"]
 
     names = {tool["name"]: tool for tool in tools["tools"]}
     assert names["initiatePayment"]["server"] == "orderpay"
@@ -79,10 +81,27 @@ def test_tools_of_every_server_are_listed_with_clashes_namespaced(with_extras: L
     assert {tool["name"] for tool in extras["tools"]} == {"extras__initiatePayment", "checkoutSession"}
     assert unknown.status_code == 404
     assert f"Bearer {token}" in seen_authorization  # the user's own token, forwarded
-    health = {server["name"]: server for server in status}
+    health = {server["name"]: server for server in admin_status}
     assert health["orderpay"]["healthy"] is True and health["orderpay"]["toolCount"] == 6
     assert health["extras"]["healthy"] is True and health["extras"]["toolCount"] == 2
     assert health["gone"]["healthy"] is False and "ConnectError" in health["gone"]["lastError"]
+    assert health["orderpay"]["url"].endswith("/mcp")  # administrators see where each server runs
+
+
+def test_where_the_mcp_servers_run_is_shown_to_administrators_only(with_extras: LiveServer) -> None:
+    with with_extras.client("alice") as alice:
+        answers = [alice.get("/api/tools/status").json()["servers"], alice.get("/api/tools").json()["servers"],
+                   [alice.get("/api/tools/service/gone").json()["server"]],
+                   alice.post("/api/tools/refresh").json()["servers"]]
+    with with_extras.client("admin") as admin:
+        shown = admin.get("/api/tools/status").json()["servers"]
+    for servers in answers:
+        for server in servers:
+            assert "url" not in server and "lastError" not in server, server
+            assert {"name", "healthy", "toolCount"} <= server.keys()
+            assert "127.0.0.1" not in str(server)
+    assert [(s["name"], s["healthy"]) for s in answers[0]] == [("orderpay", True), ("extras", True), ("gone", False)]
+    assert all(server["url"].startswith("http://127.0.0.1:") for server in shown)
 
 
 def test_a_tool_is_called_directly_with_the_callers_token(with_extras: LiveServer) -> None:
