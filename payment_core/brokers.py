@@ -22,6 +22,7 @@ class NatsJetStreamPublisher:
         from faststream.nats import NatsBroker
 
         self.broker = NatsBroker(url, connect_timeout=5)
+        self.name = f"nats:{stream}"  # how the relay tracks what this broker already has
         self.stream = stream
         self.subjects = sorted(set(subjects))
 
@@ -54,6 +55,7 @@ class KafkaPublisher:
         from faststream.kafka import KafkaBroker  # needs the `kafka` extra (aiokafka)
 
         self.broker = KafkaBroker(bootstrap_servers)
+        self.name = "kafka"
 
     async def start(self) -> None:
         await self.broker.connect()

@@ -1,10 +1,13 @@
 """Payment events: rows of an outbox table, written in the same transaction as the
 change they describe, under the seeds' topic names. A relay publishes them later
-(at least once), so an event exists exactly when its change was committed."""
+(at least once), so an event exists exactly when its change was committed.
+
+An event's `key` (the order's or the record's id) orders it: the relay never delivers an
+event while an earlier one of the same key is still undelivered and not dead-lettered."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, Uuid
@@ -21,13 +24,21 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("topic", String(255), nullable=False),
         Column("key", String(255), nullable=True),
         Column("payload", JSON_TYPE, nullable=False),
-        Column("createdAt", DateTime(timezone=True), nullable=False),
+        Column("createdAt", DateTime(timezone=True), nullable=False),  # the order events of one key leave in
         Column("availableAt", DateTime(timezone=True), nullable=False),  # later after a failed delivery
         Column("publishedAt", DateTime(timezone=True), nullable=True),
         Column("attempts", Integer(), nullable=False, default=0),
         Column("lastError", Text(), nullable=True),
+        # Who already has it (subscriber and broker names): a retry goes only to the others.
+        Column("deliveredTo", JSON_TYPE, nullable=True),
+        # Given up after ORDERPAY_RELAY_MAX_ATTEMPTS failures; kept, announced, never retried by itself.
+        Column("deadAt", DateTime(timezone=True), nullable=True),
+        # A relay's lease on the row while it delivers it; a killed relay's lease simply expires.
+        Column("claimedBy", String(64), nullable=True),
+        Column("claimedUntil", DateTime(timezone=True), nullable=True),
     )
     Index("ix_sys_outbox_pending", table.c.publishedAt, table.c.availableAt)
+    Index("ix_sys_outbox_key", table.c.key, table.c.createdAt)
     return table
 
 
@@ -45,6 +56,10 @@ class Topics:
         """`created`, `updated` or `deleted` of a system object such as `sys_paymentMethod`."""
         return f"{self.codename}-{service.lower()}-service-dbevent-{system_object.lower()}-{event}"
 
+    def dead_letter(self) -> str:
+        """orderpay's own: an event the relay gave up on (its id, topic, key, attempts, last error)."""
+        return f"{self.codename}-orderpay-outbox-deadlettered"
+
 
 async def write_event(conn: AsyncConnection, table: Table, topic: str, payload: dict[str, Any],
                       *, key: str | None = None) -> uuid.UUID:
@@ -56,9 +71,10 @@ async def write_events(conn: AsyncConnection, table: Table,
     """Several events of one change in one statement: (topic, payload, key) each."""
     now = datetime.now(timezone.utc)
     rows = []
-    for topic, payload, key in events:
+    for index, (topic, payload, key) in enumerate(events):
         event_id = uuid.uuid4()
+        created = now + timedelta(microseconds=index)  # one change's events keep their order under one key
         rows.append({"id": event_id, "topic": topic, "key": key, "payload": {"eventId": str(event_id), **payload},
-                     "createdAt": now, "availableAt": now, "attempts": 0})
+                     "createdAt": created, "availableAt": created, "attempts": 0})
     await conn.execute(table.insert(), rows)  # one statement, its rows as parameters
     return [row["id"] for row in rows]

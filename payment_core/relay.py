@@ -1,10 +1,21 @@
 """The outbox relay: publishes committed events, at least once, to in-process subscribers
-(the specs' edge functions among them) and to a message broker.
+(the specs' edge functions among them) and to a message broker — and never stops doing so.
 
-Events are claimed oldest first. On PostgreSQL each batch is locked with SKIP LOCKED,
-so several replicas relay side by side without sending a row twice at the same time;
-an event whose delivery fails stays in the outbox and is retried with backoff.
-Subscribers must tolerate duplicates: every payload carries its `eventId`.
+- Claims: a relay leases the rows it is about to deliver (`claimedBy`, `claimedUntil`) in a
+  short transaction (on PostgreSQL `FOR UPDATE SKIP LOCKED`), delivers them with no
+  transaction open, then settles each row in a transaction of its own. Several relays
+  (replicas) on one database so never deliver one event at the same time; a killed relay's
+  lease expires and another relay takes the row over.
+- Order: an event is not claimed while an earlier event of the same `key` (an order, a
+  payment record) is undelivered and not dead-lettered, so one order's events leave in order
+  while other orders' events flow past a failing one.
+- Failures: each target (subscriber, broker) is tracked on the row (`deliveredTo`), so a retry
+  goes only to the targets that failed. Retries back off exponentially up to a cap; after
+  `max_attempts` failures the row is dead-lettered (`deadAt`), logged, and announced on the
+  dead-letter topic. A row whose own bookkeeping fails is skipped, never blocking the rest.
+
+Subscribers must tolerate duplicates (a lease that expired mid-delivery, a crash after the
+delivery and before its bookkeeping): every payload carries its `eventId`.
 """
 from __future__ import annotations
 
@@ -12,14 +23,17 @@ import asyncio
 import importlib
 import inspect
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from sqlalchemy import Table, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Table, and_, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from payment_core.events import write_event
 
 log = logging.getLogger("orderpay.relay")
 
@@ -42,6 +56,45 @@ class Subscription:
 
 
 @dataclass
+class RelayStats:
+    """Counters since start, for metrics (read them; the relay only adds)."""
+
+    delivered: int = 0  # events fully delivered
+    retried: int = 0  # failed deliveries that will be retried
+    dead_lettered: int = 0
+    bookkeeping_errors: int = 0  # a row's claim or settlement that failed (the row is retried later)
+    passes_failed: int = 0  # whole passes that failed (the database away)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What is waiting in the outbox: the relay's lag as an operator sees it."""
+
+    pending: int
+    oldest_pending_seconds: float  # 0 when nothing waits
+    dead: int
+
+
+def backoff_seconds(attempts: int, *, base: float = 0.5, cap: float = 60.0) -> float:
+    """Delay before the next try after `attempts` failures: base·2^(attempts−1), at most `cap`.
+
+    The exponent is bounded first, so any number of failures gives a finite, capped delay
+    (`0.5 * 2 ** 1100` would overflow a float)."""
+    exponent = min(max(attempts - 1, 0), 62)
+    return min(cap, base * float(1 << exponent))
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _error_text(error: BaseException | str) -> str:
+    # Bounded, and without NUL (PostgreSQL text refuses it): the bookkeeping must not fail on it.
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    return text.replace("\x00", "\\0")[:2000]
+
+
+@dataclass
 class OutboxRelay:
     engine: AsyncEngine
     outbox: Table
@@ -49,56 +102,171 @@ class OutboxRelay:
     subscriptions: list[Subscription] = field(default_factory=list)
     batch_size: int = 100
     idle_seconds: float = 0.2
+    base_backoff_seconds: float = 0.5
     max_backoff_seconds: float = 60.0
+    max_attempts: int = 30
+    lease_seconds: float = 60.0  # deliveries time out well before (delivery_timeout_seconds)
+    dead_letter_topic: str | None = None
+    relay_id: str = field(default_factory=lambda: f"relay-{uuid.uuid4().hex[:12]}")
+    stats: RelayStats = field(default_factory=RelayStats)
+
+    @property
+    def delivery_timeout_seconds(self) -> float:
+        """One target's delivery must finish well inside the lease, or another relay could start it too."""
+        return self.lease_seconds / 2
 
     def subscribe(self, topics: set[str] | frozenset[str], handler: Handler, *, name: str | None = None) -> None:
         self.subscriptions.append(Subscription(frozenset(topics), handler, name or getattr(handler, "__name__", "handler")))
 
+    # -- one pass ---------------------------------------------------------------------------
+
     async def run_once(self) -> int:
-        """Publish one batch of due events; returns how many were published."""
-        table = self.outbox
-        statement = (select(table).where(table.c.publishedAt.is_(None), table.c.availableAt <= datetime.now(timezone.utc))
-                     .order_by(table.c.availableAt, table.c.createdAt).limit(self.batch_size))
-        published = 0
-        if self.engine.dialect.name == "postgresql":
-            # Rows stay locked while they are delivered, so other replicas skip them.
-            async with self.engine.begin() as conn:
-                for row in (await conn.execute(statement.with_for_update(skip_locked=True))).all():
-                    published += await self._publish_row(conn, row)
-            return published
-        # SQLite has one writer: read the batch, then settle each row in its own short transaction.
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(statement)).all()
-        for row in rows:
-            async with self.engine.begin() as conn:
-                published += await self._publish_row(conn, row)
-        return published
+        """Claim, deliver and settle one batch of due events; returns how many were fully delivered."""
+        rows = await self._claim()
+        delivered = 0
+        for row in rows:  # in createdAt order; rows of one key are never in the same batch
+            delivered += await self._relay_row(row)
+        return delivered
 
-    async def _publish_row(self, conn: AsyncConnection, row: Any) -> int:
+    async def _claim(self) -> list[Any]:
         table = self.outbox
-        attempts = row.attempts + 1
+        now = _now()
+        earlier = table.alias("earlier")
+        held_back = exists().where(  # an earlier event of the same key still on its way
+            earlier.c.key == table.c.key, earlier.c.createdAt < table.c.createdAt,
+            earlier.c.publishedAt.is_(None), earlier.c.deadAt.is_(None))
+        free = or_(table.c.claimedUntil.is_(None), table.c.claimedUntil < now)
+        due = (select(table.c.id)
+               .where(table.c.publishedAt.is_(None), table.c.deadAt.is_(None), table.c.availableAt <= now, free,
+                      or_(table.c.key.is_(None), ~held_back))
+               .order_by(table.c.createdAt).limit(self.batch_size))
+        until = now + timedelta(seconds=self.lease_seconds)
+        async with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                # Rows another relay is claiming right now are skipped, not waited for.
+                due = due.with_for_update(of=table, skip_locked=True)
+            ids = list((await conn.execute(due)).scalars())
+            if not ids:
+                return []
+            # The lease is taken only where it is still free: the claim is decided by this write.
+            claimed = (await conn.execute(
+                update(table).where(table.c.id.in_(ids), table.c.publishedAt.is_(None), table.c.deadAt.is_(None), free)
+                .values(claimedBy=self.relay_id, claimedUntil=until).returning(*table.c))).all()
+        return sorted(claimed, key=lambda row: row.createdAt)
+
+    async def _relay_row(self, row: Any) -> int:
         try:
-            await self._deliver(row.topic, row.payload, str(row.id))
-        except Exception as exc:  # a failing subscriber or broker must not stop the others
-            delay = min(self.max_backoff_seconds, 0.5 * 2 ** attempts)
-            log.warning("event delivery failed; will retry",
-                        extra={"eventId": str(row.id), "topic": row.topic, "attempts": attempts, "error": repr(exc)})
-            await conn.execute(update(table).where(table.c.id == row.id).values(
-                attempts=attempts, lastError=repr(exc)[:2000],
-                availableAt=datetime.now(timezone.utc) + timedelta(seconds=delay)))
+            delivered_to, failures = await self._deliver(row)
+        except Exception as exc:  # a payload the relay cannot even read: it counts as a failed delivery
+            delivered_to, failures = list(row.deliveredTo or ()), {"relay": _error_text(exc)}
+        try:
+            return await self._settle(row, delivered_to, failures)
+        except Exception:
+            # This row's bookkeeping failed; its lease expires and it is tried again later.
+            # The other rows go on.
+            self.stats.bookkeeping_errors += 1
+            log.exception("outbox bookkeeping failed; the event will be retried",
+                          extra={"eventId": str(row.id), "topic": row.topic})
+            await self._postpone_after_bookkeeping_error(row)
             return 0
-        await conn.execute(update(table).where(table.c.id == row.id).values(
-            publishedAt=datetime.now(timezone.utc), attempts=attempts, lastError=None))
-        return 1
 
-    async def _deliver(self, topic: str, payload: dict[str, Any], event_id: str) -> None:
+    def _targets(self, topic: str) -> list[tuple[str, Callable[[dict[str, Any], str], Awaitable[Any]]]]:
+        targets: list[tuple[str, Callable[[dict[str, Any], str], Awaitable[Any]]]] = []
         for subscription in self.subscriptions:
             if topic in subscription.topics:
-                result = subscription.handler({"topic": topic, **payload})
-                if inspect.isawaitable(result):
-                    await result
+                targets.append((f"subscriber:{subscription.name}", _call_handler(subscription.handler, topic)))
         for publisher in self.publishers:
-            await publisher.publish(topic, payload, event_id=event_id)
+            targets.append((f"broker:{getattr(publisher, 'name', type(publisher).__name__)}",
+                            _call_publisher(publisher, topic)))
+        return targets
+
+    async def _deliver(self, row: Any) -> tuple[list[str], dict[str, str]]:
+        """Delivers to each target that does not have the event yet; (who has it now, who failed and why)."""
+        delivered_to = list(row.deliveredTo or ())
+        failures: dict[str, str] = {}
+        payload = dict(row.payload)
+        for name, send in self._targets(row.topic):
+            if name in delivered_to:
+                continue
+            try:
+                await asyncio.wait_for(send(payload, str(row.id)), self.delivery_timeout_seconds)
+            except Exception as exc:  # a failing subscriber or broker must not stop the others
+                failures[name] = _error_text(exc)
+            else:
+                delivered_to.append(name)
+        return delivered_to, failures
+
+    async def _settle(self, row: Any, delivered_to: list[str], failures: dict[str, str]) -> int:
+        table = self.outbox
+        attempts = row.attempts + 1
+        mine = and_(table.c.id == row.id, table.c.claimedBy == self.relay_id)
+        now = _now()
+        if not failures:
+            async with self.engine.begin() as conn:
+                await conn.execute(update(table).where(mine).values(
+                    publishedAt=now, attempts=attempts, lastError=None, deliveredTo=delivered_to,
+                    claimedBy=None, claimedUntil=None))
+            self.stats.delivered += 1
+            return 1
+        error = _error_text("; ".join(f"{name}: {why}" for name, why in failures.items()))
+        facts = {"eventId": str(row.id), "topic": row.topic, "key": row.key, "attempts": attempts,
+                 "failedTargets": sorted(failures), "error": error}
+        if attempts >= self.max_attempts:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(update(table).where(mine).values(
+                    deadAt=now, attempts=attempts, lastError=error, deliveredTo=delivered_to,
+                    claimedBy=None, claimedUntil=None))
+                if result.rowcount and self.dead_letter_topic and row.topic != self.dead_letter_topic:
+                    # Announced in the same transaction; a dead-letter event is never announced again.
+                    await write_event(conn, table, self.dead_letter_topic, {"deadLetter": facts})
+            self.stats.dead_lettered += 1
+            log.error("event dead-lettered after %d failed deliveries", attempts, extra=facts)
+            return 0
+        delay = backoff_seconds(attempts, base=self.base_backoff_seconds, cap=self.max_backoff_seconds)
+        async with self.engine.begin() as conn:
+            await conn.execute(update(table).where(mine).values(
+                attempts=attempts, lastError=error, deliveredTo=delivered_to,
+                availableAt=now + timedelta(seconds=delay), claimedBy=None, claimedUntil=None))
+        self.stats.retried += 1
+        log.warning("event delivery failed; retrying in %.1f s", delay, extra=facts)
+        return 0
+
+    async def _postpone_after_bookkeeping_error(self, row: Any) -> None:
+        """After a failed settlement, count the attempt with the least that could fail; if even that
+        fails, the lease expiring is the fallback."""
+        table = self.outbox
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(update(table).where(table.c.id == row.id, table.c.claimedBy == self.relay_id).values(
+                    attempts=row.attempts + 1,
+                    availableAt=_now() + timedelta(seconds=backoff_seconds(
+                        row.attempts + 1, base=self.base_backoff_seconds, cap=self.max_backoff_seconds))))
+        except Exception:
+            log.warning("outbox row left to its lease", extra={"eventId": str(row.id)})
+
+    # -- what operators read ----------------------------------------------------------------
+
+    async def backlog(self) -> Backlog:
+        """Pending and dead events and the age of the oldest pending one (the relay's lag)."""
+        table = self.outbox
+        pending = and_(table.c.publishedAt.is_(None), table.c.deadAt.is_(None))
+        async with self.engine.connect() as conn:
+            count, oldest = (await conn.execute(select(func.count(), func.min(table.c.createdAt)).where(pending))).one()
+            dead = (await conn.execute(select(func.count()).where(table.c.deadAt.is_not(None)))).scalar_one()
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=timezone.utc)
+        lag = max(0.0, (_now() - oldest).total_seconds()) if oldest is not None else 0.0
+        return Backlog(pending=count, oldest_pending_seconds=lag, dead=dead)
+
+    async def requeue_dead(self, event_ids: list[uuid.UUID]) -> int:
+        """Give dead-lettered events a fresh start (after the subscriber is fixed); returns how many."""
+        table = self.outbox
+        async with self.engine.begin() as conn:
+            result = await conn.execute(update(table).where(table.c.id.in_(event_ids), table.c.deadAt.is_not(None))
+                                        .values(deadAt=None, attempts=0, availableAt=_now()))
+        return result.rowcount or 0
+
+    # -- running ----------------------------------------------------------------------------
 
     async def run(self) -> None:
         while True:
@@ -107,9 +275,10 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database may be briefly away; keep relaying
+                self.stats.passes_failed += 1
                 log.exception("outbox relay pass failed")
                 published = 0
-            if published < self.batch_size:
+            if not published:  # after a productive pass, look again at once: held-back events may be due
                 await asyncio.sleep(self.idle_seconds)
 
     @asynccontextmanager
@@ -127,6 +296,20 @@ class OutboxRelay:
                 pass
             for publisher in self.publishers:
                 await publisher.stop()
+
+
+def _call_handler(handler: Handler, topic: str) -> Callable[[dict[str, Any], str], Awaitable[Any]]:
+    async def send(payload: dict[str, Any], event_id: str) -> None:
+        result = handler({"topic": topic, **payload})
+        if inspect.isawaitable(result):
+            await result
+    return send
+
+
+def _call_publisher(publisher: Publisher, topic: str) -> Callable[[dict[str, Any], str], Awaitable[Any]]:
+    async def send(payload: dict[str, Any], event_id: str) -> None:
+        await publisher.publish(topic, payload, event_id=event_id)
+    return send
 
 
 def load_callable(dotted: str) -> Handler:

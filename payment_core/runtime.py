@@ -125,7 +125,8 @@ class Runtime:
 
 def build_relay(settings: Settings, app: LoadedApp, engine: AsyncEngine, payments: PaymentService) -> OutboxRelay:
     """The relay with each order object's edge function subscribed to its payment events, and the broker."""
-    relay = OutboxRelay(engine, payments.outbox, idle_seconds=settings.relay_interval_seconds)
+    relay = OutboxRelay(engine, payments.outbox, idle_seconds=settings.relay_interval_seconds,
+                        max_attempts=settings.relay_max_attempts, dead_letter_topic=payments.topics.dead_letter())
     for service, obj in app.spec.order_objects():
         if obj.order.edgeFunctionOnStatusChange:
             topics = {payments.topics.payment(service.name, obj.name, e) for e in ("started", "refreshed", "calledback")}
@@ -135,5 +136,5 @@ def build_relay(settings: Settings, app: LoadedApp, engine: AsyncEngine, payment
         from payment_core.brokers import publisher_for
 
         relay.publishers.append(publisher_for(settings.broker_url, stream=settings.broker_stream or f"orderpay-{app.codename}",
-                                              subjects=payments.topic_names()))
+                                              subjects=[*payments.topic_names(), payments.topics.dead_letter()]))
     return relay

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     )
     broker_stream: str | None = Field(None, description="JetStream stream name; default orderpay-<app>.")
     relay_interval_seconds: float = Field(0.2, gt=0, description="How often the outbox relay looks for new events when idle.")
+    relay_max_attempts: int = Field(
+        30, gt=0, description="Failed deliveries of one event before the relay dead-letters it (backoff 0.5 s doubling, "
+                              "at most 60 s: 30 attempts span about 25 minutes).")
 
     pay_link_secret: SecretStr | None = Field(
         None, description="HMAC key of pay links (at least 32 bytes); required in production, shared by every replica."

@@ -33,7 +33,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     stream = "orderpay-test-events"
     run_async(drop_streams_of(nats_url, "store-"))  # a stream left by an earlier run would overlap ours
     yield from start_server(request, tmp_path_factory, backend, str(path), demo_data=False, broker_url=nats_url,
-                            broker_stream=stream, relay_interval_seconds=0.05)
+                            broker_stream=stream, relay_interval_seconds=0.05, relay_max_attempts=3)
 
 
 async def drop_streams_of(url: str, prefix: str) -> None:
@@ -50,8 +50,13 @@ async def drop_streams_of(url: str, prefix: str) -> None:
 def pay_new_order(server: LiveServer, total: int) -> dict[str, Any]:
     with server.client("alice") as alice:
         order = alice.post(ORDERS, json={"totalAmount": total, "items": [{"sku": "X", "quantity": 1}]}).json()["order"]
+    return pay_existing_order(server, order["id"])
+
+
+def pay_existing_order(server: LiveServer, order_id: str) -> dict[str, Any]:
+    with server.client("alice") as alice:
         card = alice.post("/ordermanagement-api/payment-methods/add", json={"paymentMethodId": "pm_card_visa"}).json()
-        paid = alice.patch(f"/ordermanagement-api/v1/startorderpayment/{order['id']}",
+        paid = alice.patch(f"/ordermanagement-api/v1/startorderpayment/{order_id}",
                            json={"paymentUserParams": {"paymentMethodId": card["paymentMethodId"]}})
         assert paid.status_code == 200 and paid.json()["order"]["_paymentConfirmation"] == "paid", paid.text
         return paid.json()["order"]
@@ -93,31 +98,64 @@ def test_events_are_published_to_nats_jetstream_once_committed(server: LiveServe
         engine = create_engine(server.settings.resolved_database_url("store"))  # the server's engine lives on its loop
         try:
             async with engine.connect() as conn:
-                rows = (await conn.execute(select(outbox.c.id).where(outbox.c.publishedAt.is_(None)))).all()
+                rows = (await conn.execute(select(outbox.c.id).where(outbox.c.publishedAt.is_(None),
+                                                                     outbox.c.deadAt.is_(None)))).all()
         finally:
             await engine.dispose()
         return len(rows)
 
     wait_for(lambda: run_async(unpublished()) == 0)
 
-    async def read_stream() -> list[dict[str, Any]]:
-        connection = await nats.connect(server.settings.broker_url)
-        try:
-            js = connection.jetstream()
-            subscription = await js.pull_subscribe(STARTED, stream=server.settings.broker_stream)
-            messages = []
-            try:
-                while True:
-                    batch = await subscription.fetch(50, timeout=1)
-                    messages += [json.loads(m.data) for m in batch]
-            except TimeoutError:  # no more messages (nats-py raises its own subclass or asyncio's)
-                pass
-            return messages
-        finally:
-            await connection.close()
-
-    messages = run_async(read_stream())
+    messages = run_async(read_stream(server, STARTED))
     mine = [m for m in messages if m["order"]["id"] == order["id"]]
     assert len(mine) == 1, "one transition, one event"
     assert mine[0]["order"]["_paymentConfirmation"] == "paid"
     assert mine[0]["paymentResult"]["statusLiteral"] == "success"
+
+
+async def read_stream(server: LiveServer, subject: str) -> list[dict[str, Any]]:
+    """Every message JetStream holds on `subject` in the server's stream."""
+    connection = await nats.connect(server.settings.broker_url)
+    try:
+        js = connection.jetstream()
+        subscription = await js.pull_subscribe(subject, stream=server.settings.broker_stream)
+        messages = []
+        try:
+            while True:
+                batch = await subscription.fetch(50, timeout=1)
+                messages += [json.loads(m.data) for m in batch]
+        except TimeoutError:  # no more messages (nats-py raises its own subclass or asyncio's)
+            pass
+        return messages
+    finally:
+        await connection.close()
+
+
+def test_an_edge_function_that_always_fails_is_dead_lettered_and_the_rest_flows(server: LiveServer) -> None:
+    with server.client("alice") as alice:
+        doomed = alice.post(ORDERS, json={"totalAmount": 700, "items": []}).json()["order"]
+    edge_functions.poison_orders.add(doomed["id"])
+    try:
+        pay_existing_order(server, doomed["id"])
+        later = pay_new_order(server, 800)  # another order's events keep reaching the edge function
+        wait_for(lambda: next((r for r in edge_functions.received if r["order"]["id"] == later["id"]), None))
+        outbox = server.runtime.payments.outbox
+
+        async def dead_rows() -> list[Any]:
+            engine = create_engine(server.settings.resolved_database_url("store"))
+            try:
+                async with engine.connect() as conn:
+                    return list((await conn.execute(select(outbox).where(outbox.c.deadAt.is_not(None)))).all())
+            finally:
+                await engine.dispose()
+
+        [dead] = wait_for(lambda: run_async(dead_rows()), 20)
+        assert dead.topic == STARTED and dead.payload["order"]["id"] == doomed["id"] and dead.attempts == 3
+        assert "tests.edge_functions.record" in dead.lastError
+        assert "broker:nats:orderpay-test-events" in dead.deliveredTo  # the broker got it; only the edge function failed
+        assert not any(r["order"]["id"] == doomed["id"] for r in edge_functions.received)
+        announced = wait_for(lambda: run_async(read_stream(server, "store-orderpay-outbox-deadlettered")))
+        assert [m["deadLetter"]["eventId"] for m in announced] == [str(dead.id)]
+        assert announced[0]["deadLetter"]["failedTargets"] == ["subscriber:tests.edge_functions.record"]
+    finally:
+        edge_functions.poison_orders.discard(doomed["id"])
