@@ -114,6 +114,40 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from payment_core.db import database_plan, upgrade_database
+    from payment_core.migrations import MigrationRefused
+    from payment_core.runtime import Runtime
+    from payment_core.spec import SpecError
+
+    try:
+        runtime = Runtime.create(_settings(args))
+    except SpecError as exc:
+        print(f"orderpay: {exc}", file=sys.stderr)
+        return 1
+
+    async def run() -> int:
+        try:
+            if args.db_command == "current":
+                print(f"{runtime.app.codename}: {(await database_plan(runtime.engine, runtime.metadata)).describe()}")
+                return 0
+            plan = await upgrade_database(runtime.engine, runtime.metadata)
+            done = "\n".join(f"added: {item}" for item in plan.additions) or "nothing to add"
+            print(f"{runtime.app.codename}: upgraded to {plan.revision}\n{done}", flush=True)
+            for item in plan.kept:
+                print(f"kept (not in the spec): {item}")
+            return 0
+        except MigrationRefused as exc:
+            print(f"orderpay: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await runtime.close()
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orderpay", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -143,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
     mcp.add_argument("--stdio", action="store_true", required=True, help="speak MCP on stdin/stdout")
     mcp.add_argument("--app", help="bundled app name or spec path (as `orderpay serve` runs it)")
     mcp.set_defaults(run=cmd_mcp)
+
+    db = commands.add_parser("db", help="the database's schema: migrations (ORDERPAY_DATABASE_URL)")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    for name, help_text in (("upgrade", "run the pending migrations and add what the app spec gained"),
+                            ("current", "show the database's revision and what an upgrade would do")):
+        db_command = db_commands.add_parser(name, help=help_text)
+        db_command.add_argument("--app", help="bundled app name or spec path (as `orderpay serve` runs it)")
+        db_command.set_defaults(run=cmd_db)
 
     spec = commands.add_parser("spec", help="app spec tools")
     spec_commands = spec.add_subparsers(dest="spec_command", required=True)

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from payment_core import sqlite_driver
+from payment_core.migrations import SchemaPlan, plan_schema, upgrade_schema
 
 T = TypeVar("T")
 
@@ -99,8 +100,22 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 async def create_schema(engine: AsyncEngine, metadata: MetaData) -> None:
+    """Tables that do not exist yet, and nothing else: for tests' own tables. orderpay's come
+    from `upgrade_database`, which also grows existing ones."""
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
+
+
+async def upgrade_database(engine: AsyncEngine, metadata: MetaData) -> SchemaPlan:
+    """Pending revisions and additive changes, in one transaction (see `payment_core.migrations`)."""
+    async with engine.begin() as conn:
+        return await conn.run_sync(upgrade_schema, metadata)
+
+
+async def database_plan(engine: AsyncEngine, metadata: MetaData) -> SchemaPlan:
+    """What `upgrade_database` would do; changes nothing."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(plan_schema, metadata)
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payment_core.db import Database, create_database, create_schema
+from payment_core.db import Database, create_database, database_plan, upgrade_database
 from payment_core.identity import DevTokenIssuer, SigningKey, TokenVerifier, VerifiedTokens, load_or_create_signing_key
 from payment_core.objects import ObjectStore
 from payment_core.payments import PaymentService
@@ -25,6 +25,10 @@ from payment_core.settings import Settings
 from payment_core.spec import LoadedApp, load_app
 
 log = logging.getLogger("orderpay")
+
+
+class DatabaseBehind(RuntimeError):
+    """Production start on a database that `orderpay db upgrade` has not brought up to date."""
 
 
 def signing_key_path(settings: Settings) -> Path:
@@ -93,13 +97,30 @@ class Runtime:
         )
 
     async def start(self) -> None:
-        await create_schema(self.engine, self.metadata)
+        await self.prepare_database()
         if self.settings.demo_data and self.settings.environment == "development" and self.settings.embedded_database:
             from payment_core.demo import seed_demo_data
 
             created = await seed_demo_data(self)
             if created:
                 log.info("demo data created", extra={"records": created})
+
+    async def prepare_database(self) -> None:
+        """Upgrade the database at start where that is safe, else refuse to run on one that is behind.
+
+        The embedded SQLite and development upgrade themselves. A production database shared by
+        replicas is upgraded once, by `orderpay db upgrade` as a deploy step, so that replicas never
+        race each other's DDL and an operator sees a refused change before any replica runs.
+        """
+        if self.settings.upgrades_database_at_start:
+            plan = await upgrade_database(self.engine, self.metadata)
+            if plan.additions:
+                log.info("database upgraded", extra={"additions": plan.additions})
+            return
+        plan = await database_plan(self.engine, self.metadata)
+        if plan.behind:
+            raise DatabaseBehind("the database is behind this app spec and code; run `orderpay db upgrade` "
+                                 f"with the same settings first.\n{plan.describe()}")
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Runtime]:

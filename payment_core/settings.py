@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     def embedded_database(self) -> bool:
         return self.database_url is None
 
+    @property
+    def upgrades_database_at_start(self) -> bool:
+        """Production on a shared database is upgraded by `orderpay db upgrade`, never by a start."""
+        return self.embedded_database or self.environment == "development"
+
     def resolved_database_url(self, app_codename: str) -> str:
         if self.database_url:
             return self.database_url
