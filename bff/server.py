@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from payment_core.api import create_app
 from payment_core.runtime import Runtime
 from payment_core.settings import Settings
-from mcp_server import create_mcp_app
+from mcp_server import create_mcp_app, route_mcp
 from bff.chat_api import chat_router
 from bff.mcp_client import McpManager
 from bff.prompts import system_prompt
@@ -38,7 +38,7 @@ def create_server(settings: Settings | None = None, *, chat: ChatSettings | None
     runtime: Runtime = app.state.runtime
     chat = chat or ChatSettings()
     mcp_app = create_mcp_app(runtime, allowed_origins=runtime.settings.mcp_allowed_origins)
-    app.add_route("/mcp", mcp_app)
+    route_mcp(app, mcp_app)
 
     # Created with the app's tables by the runtime's start-up.
     store = ChatStore(runtime.engine, chat_tables(runtime.metadata), WriteBehind(runtime.engine))

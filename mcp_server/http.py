@@ -14,13 +14,14 @@ from contextlib import AbstractAsyncContextManager
 from urllib.parse import urlsplit
 
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from payment_core.api.envelope import error_body
 from payment_core.identity import AuthError
 from payment_core.runtime import Runtime
-from mcp_server.auth import SESSION_STATE_KEY, session_of_request
+from mcp_server.auth import SESSION_STATE_KEY, bearer_challenge, discovery_routes, mcp_tokens, session_of_request
 from mcp_server.server import build_server
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -49,6 +50,7 @@ class McpApp:
 
     def __init__(self, runtime: Runtime, *, allowed_origins: Iterable[str] = ()) -> None:
         self.runtime = runtime
+        self.tokens = mcp_tokens(runtime)
         self.allowed_origins = frozenset(
             origin_of(url) for url in (runtime.settings.resolved_public_url(), *allowed_origins)
         )
@@ -78,15 +80,17 @@ class McpApp:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             await _refuse(scope, send, 401, "unauthorized",
-                          "Login required: send the header `Authorization: Bearer <token>`")
+                          "Login required: send the header `Authorization: Bearer <token>`",
+                          challenge=bearer_challenge(self.runtime.settings))
             return
         try:
-            session = await self.runtime.tokens.session(token.strip())
+            session = await self.tokens.session(token.strip())
         except AuthError as exc:
             if exc.reason == "issuer_unreachable":  # our problem, not the caller's: let them retry
                 await _refuse(scope, send, 503, "service_unavailable", exc.message)
             else:
-                await _refuse(scope, send, 401, "unauthorized", exc.message, token_given=True)
+                await _refuse(scope, send, 401, "unauthorized", exc.message,
+                              challenge=bearer_challenge(self.runtime.settings, invalid_token=exc.message))
             return
         scope.setdefault("state", {})[SESSION_STATE_KEY] = session
         await self.server.session_manager.handle_request(scope, receive, send)
@@ -103,14 +107,19 @@ def create_mcp_app(runtime: Runtime, *, allowed_origins: Iterable[str] = ()) -> 
     return McpApp(runtime, allowed_origins=allowed_origins)
 
 
-async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str, *, token_given: bool = False) -> None:
+def route_mcp(app: Starlette, mcp_app: McpApp) -> None:
+    """Route `/mcp` to the endpoint and serve its OAuth protected resource metadata beside it.
+    The host still keeps `mcp_app.running()` entered in its lifespan."""
+    app.add_route("/mcp", mcp_app)
+    app.router.routes.extend(discovery_routes(mcp_app.runtime.settings))
+
+
+async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str, *, challenge: str | None = None) -> None:
     context = scope.get("state", {}).get("context")  # the REST app's request context, when routed from it
     body = json.dumps(error_body(status, message, code=code,
                                  request_id=getattr(context, "request_id", None))).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 401:
-        # RFC 6750: an error code only when a token was presented.
-        challenge = 'Bearer error="invalid_token"' if token_given else "Bearer"
+    if challenge is not None:
         headers.append((b"www-authenticate", challenge.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -76,12 +76,20 @@ class Settings(BaseSettings):
         description="Browser origins besides the public URL's that may call /mcp (comma-separated), e.g. an MCP Inspector's.",
     )
     mcp_token: SecretStr | None = Field(None, description="Bearer token of the user `orderpay mcp --stdio` acts for.")
+    mcp_resource_url: str | None = Field(
+        None,
+        description="The MCP endpoint's public URL, its OAuth resource identifier (RFC 8707/9728); default <public URL>/mcp.",
+    )
+    mcp_scopes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Scopes an MCP client asks the issuer for (comma-separated), published as scopes_supported.",
+    )
 
     max_body_bytes: int = Field(1_048_576, gt=0, description="Requests with a larger body get 413.")
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="Structured JSON log lines (false: plain text).")
 
-    @field_validator("stripe_webhook_secrets", "mcp_allowed_origins", mode="before")
+    @field_validator("stripe_webhook_secrets", "mcp_allowed_origins", "mcp_scopes", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
@@ -118,3 +126,6 @@ class Settings(BaseSettings):
 
     def resolved_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def resolved_mcp_resource_url(self) -> str:
+        return self.mcp_resource_url or f"{self.resolved_public_url()}/mcp"

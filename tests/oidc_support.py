@@ -112,17 +112,22 @@ class OidcProvider:
                 self.process.wait()
 
 
-def install_provider_packages() -> None:
-    """`npm ci` in tests/oidc the first time (a clean clone has no node_modules)."""
+def npm_ci(directory: Path) -> None:
+    """Install `directory`'s npm packages from its lockfile the first time (a clean clone has no
+    node_modules); skipped with the reason locally, a failure in CI, when Node.js or npm is missing."""
     if shutil.which("node") is None or shutil.which("npm") is None:
-        unavailable("Node.js and npm are needed to run the test OpenID provider")
+        unavailable("Node.js and npm are needed for this test")
     with _install_lock:
-        if (PROVIDER_DIR / "node_modules" / "oidc-provider" / "package.json").exists():
+        if (directory / "node_modules" / ".package-lock.json").exists():
             return
-        done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=PROVIDER_DIR,
+        done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=directory,
                               capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
-            unavailable(f"npm ci in {PROVIDER_DIR} failed: {done.stderr[-500:]}")
+            unavailable(f"npm ci in {directory} failed: {done.stderr[-500:]}")
+
+
+def install_provider_packages() -> None:
+    npm_ci(PROVIDER_DIR)
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -100,7 +101,7 @@ class TokenVerifier:
         self,
         *,
         issuer: str,
-        audience: str,
+        audience: str | tuple[str, ...],
         jwks: dict[str, Any] | None = None,
         jwks_url: str | None = None,
         leeway_seconds: int = 30,
@@ -120,7 +121,9 @@ class TokenVerifier:
             raise ValueError(f"unsupported or symmetric algorithms: {', '.join(sorted(refused))}")
 
         self.issuer = issuer
-        self.audience = audience
+        # A token is accepted when its `aud` names any of these (RFC 7519 section 4.1.3).
+        self.audiences = (audience,) if isinstance(audience, str) else tuple(audience)
+        self.audience = self.audiences[0]
         self.leeway_seconds = leeway_seconds
         self.algorithms = tuple(algorithms)
         self._local_keys: dict[str, jwt.PyJWK] = {}
@@ -139,6 +142,14 @@ class TokenVerifier:
                 cache_seconds=jwks_cache_seconds,
                 cooldown_seconds=jwks_cooldown_seconds,
             )
+
+    def for_audiences(self, *audiences: str) -> TokenVerifier:
+        """The same issuer and keys (one JWKS cache), accepting these audiences instead."""
+        if not audiences or not all(audiences):
+            raise ValueError("audiences must be non-empty")
+        other = copy.copy(self)
+        other.audiences, other.audience = tuple(audiences), audiences[0]
+        return other
 
     def verify(self, token: str) -> Session:
         """Check signature, issuer, audience, lifetime and claims; return who the caller is.
@@ -212,7 +223,7 @@ class TokenVerifier:
         # RFC 7519 allows aud to be a single string or a list of strings.
         audience = claims.get("aud")
         audiences = [audience] if isinstance(audience, str) else audience
-        if not isinstance(audiences, list) or self.audience not in audiences:
+        if not isinstance(audiences, list) or not any(a in audiences for a in self.audiences):
             raise AuthError("wrong_audience", "The token was issued for a different audience.")
 
     def _check_lifetime(self, claims: dict[str, Any]) -> None:

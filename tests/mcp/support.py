@@ -21,14 +21,14 @@ from mcp_types import CallToolResult
 from payment_core.api import create_app
 from payment_core.settings import Settings
 from payment_core.spec import DataObjectSpec, load_app
-from mcp_server import create_mcp_app
+from mcp_server import create_mcp_app, route_mcp
 from tests.support import LiveServer
 
 
 def app_with_mcp(settings: Settings | None = None) -> FastAPI:
     app = create_app(settings)
     mcp_app = create_mcp_app(app.state.runtime)
-    app.add_route("/mcp", mcp_app)
+    route_mcp(app, mcp_app)
     rest_lifespan = app.router.lifespan_context
 
     @asynccontextmanager

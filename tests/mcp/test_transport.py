@@ -37,16 +37,22 @@ def foreign_token() -> str:
     return DevTokenIssuer(key, "orderpay-dev", "orderpay").issue(user)
 
 
-@pytest.mark.parametrize("headers, challenge", [
-    ({}, "Bearer"),
-    ({"Authorization": "Basic YWxpY2U6YWxpY2UtcGFzcw=="}, "Bearer"),
-    ({"Authorization": "Bearer"}, "Bearer"),
-    ({"Authorization": "Bearer not-a-token"}, 'Bearer error="invalid_token"'),
+def resource_metadata(server: LiveServer) -> str:
+    return f'resource_metadata="{server.base_url}/.well-known/oauth-protected-resource/mcp"'
+
+
+@pytest.mark.parametrize("headers, error", [
+    ({}, ""),
+    ({"Authorization": "Basic YWxpY2U6YWxpY2UtcGFzcw=="}, ""),
+    ({"Authorization": "Bearer"}, ""),
+    ({"Authorization": "Bearer not-a-token"},
+     'error="invalid_token", error_description="The token is not a well-formed JWT.", '),
 ])
-def test_requests_without_a_valid_bearer_token_get_401(airbnb: LiveServer, headers: dict[str, str], challenge: str) -> None:
+def test_requests_without_a_valid_bearer_token_get_401(airbnb: LiveServer, headers: dict[str, str], error: str) -> None:
     response = post(airbnb, headers)
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == challenge
+    # RFC 9728: the challenge says where the endpoint's authorization metadata is; an error only for a sent token.
+    assert response.headers["www-authenticate"] == f"Bearer {error}{resource_metadata(airbnb)}"
     body = response.json()
     assert (body["result"], body["status"], body["errCode"]) == ("ERR", 401, "unauthorized")
     assert body["requestId"] == response.headers["x-request-id"]
@@ -57,7 +63,8 @@ def test_expired_and_foreign_tokens_get_401(airbnb: LiveServer) -> None:
     for token in (expired, foreign_token()):
         response = post(airbnb, bearer(token))
         assert response.status_code == 401, response.text
-        assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        assert response.headers["www-authenticate"].startswith('Bearer error="invalid_token", error_description="')
+        assert response.headers["www-authenticate"].endswith(resource_metadata(airbnb))
     assert post(airbnb, bearer(airbnb.token("alice"))).status_code == 200
 
 
@@ -105,3 +112,12 @@ async def test_the_payment_card_is_an_mcp_apps_resource(airbnb: LiveServer) -> N
         assert needed in html
     # It loads nothing from the network and never writes data as markup.
     assert "<script src" not in html and "innerHTML" not in html and "fetch(" not in html
+
+
+def test_development_metadata_names_the_resource_but_no_authorization_server(airbnb: LiveServer) -> None:
+    """The development identity provider is not an OAuth authorization server (no authorization
+    endpoint): the metadata says so by naming none, and clients send a token from `orderpay token`."""
+    metadata = httpx.get(f"{airbnb.base_url}/.well-known/oauth-protected-resource/mcp").json()
+    assert metadata == {"resource": f"{airbnb.base_url}/mcp", "bearer_methods_supported": ["header"],
+                        "resource_name": "orderpay MCP server"}
+    assert httpx.get(f"{airbnb.base_url}/.well-known/oauth-authorization-server").status_code == 404
