@@ -7,10 +7,12 @@ class OrderPayError(Exception):
     status: int = 500
     code: str = "internal_error"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, details: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # Extra members of the error envelope, e.g. the current quote of a 409 for a stale one.
+        self.details = details or {}
 
 
 class BadInput(OrderPayError):
@@ -39,6 +41,13 @@ class NotFound(OrderPayError):
 class Conflict(OrderPayError):
     status = 409
     code = "conflict"
+
+
+class PaymentRequired(OrderPayError):
+    """Stripe declined the card (at attach): nothing was saved or charged."""
+
+    status = 402
+    code = "card_declined"
 
 
 class PayloadTooLarge(OrderPayError):

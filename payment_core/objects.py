@@ -7,7 +7,7 @@ missing one), `superAdmin` sees everything. REST and MCP both call this.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -25,6 +25,10 @@ from payment_core.spec import PAYMENT_CONFIRMATION, DataObjectSpec, ServiceSpec
 FILTERABLE = {"string", "enum", "integer", "double", "boolean", "id", "date"}
 MAX_PAGE_ROWS = 500
 MAX_PAGE_NUMBER = 1_000_000
+
+# The payment flow's say on a change of an order (`"update"` of fields a payment is bound to, or
+# `"delete"`): it raises to refuse, inside the transaction that holds the order's row lock.
+PaymentGuard = Callable[[AsyncConnection, dict[str, Any], str, Session], Awaitable[None]]
 
 
 def utcnow() -> datetime:
@@ -99,6 +103,16 @@ class ObjectStore:
         # For the payment flow, which acts for the system: by id alone, no access rule.
         self.row_by_id = select(table).where(table.c.id == bindparam("row_id"))
         self.update_row_by_id = update(table).where(table.c.id == bindparam("row_id")).values(bump).returning(*table.c)
+        # A write that changes nothing: it takes the row's lock (PostgreSQL) or the database's write
+        # lock (SQLite) so that a change of the order and a payment's claim on it are serialised.
+        self.lock_row_by_id = (update(table).where(table.c.id == bindparam("row_id"))
+                               .values(isActive=table.c.isActive).returning(*table.c))
+        self._lock_visible = {admin: update(table).where(by_id[admin]).values(isActive=table.c.isActive).returning(*table.c)
+                              for admin in (False, True)}
+        # Set by the payment flow on order objects: the fields its amount, currency and description
+        # scripts read, and the check that refuses changing them (or deleting) while a payment needs them.
+        self.frozen_fields: frozenset[str] = frozenset()
+        self.payment_guard: PaymentGuard | None = None
 
     # -- serialization -------------------------------------------------
 
@@ -206,6 +220,11 @@ class ObjectStore:
             params["expected_version"] = expected_version
         statement = self._update[(session.is_super_admin, expected_version is not None)]
         async with self.db.engine.begin() as conn:
+            bound = self.frozen_fields & values.keys()
+            if bound and self.payment_guard is not None:
+                current = (await conn.execute(self._lock_visible[session.is_super_admin], params)).first()
+                if current is not None and any(current._mapping[name] != values[name] for name in bound):
+                    await self.payment_guard(conn, self.to_api(current), "update", session)
             row = (await conn.execute(statement, {**values, "updatedAt": utcnow(), **params})).first()
             if row is None:
                 await self._explain_miss(conn, session, object_id)
@@ -215,6 +234,10 @@ class ObjectStore:
         params = self._id_params(session, object_id)
         statement = self._update[(session.is_super_admin, False)]
         async with self.db.engine.begin() as conn:
+            if self.payment_guard is not None:
+                current = (await conn.execute(self._lock_visible[session.is_super_admin], params)).first()
+                if current is not None:
+                    await self.payment_guard(conn, self.to_api(current), "delete", session)
             row = (await conn.execute(statement, {"isActive": False, "updatedAt": utcnow(), **params})).first()
         if row is None:
             raise NotFound()

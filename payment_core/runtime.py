@@ -2,6 +2,7 @@
 the identity keys. The REST API, the MCP server and the CLI share one Runtime."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -124,12 +125,21 @@ class Runtime:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Runtime]:
-        """Start, relay events while the body runs, then close."""
+        """Start, relay events and reconcile unfinished payments while the body runs, then close."""
         await self.start()
+        reconciler = asyncio.create_task(self.payments.run_reconciler(
+            # An attempt younger than a Stripe call's longest run may still be on its way there.
+            older_than=max(self.settings.reconcile_after_seconds, self.payments.stale_attempt_seconds),
+            interval=self.settings.reconcile_interval_seconds), name="orderpay-payment-reconciler")
         try:
             async with self.relay.running():
                 yield self
         finally:
+            reconciler.cancel()
+            try:
+                await reconciler
+            except asyncio.CancelledError:
+                pass
             await self.close()
 
     async def close(self) -> None:

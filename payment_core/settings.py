@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     )
     stripe_webhook_tolerance_seconds: int = Field(300, gt=0, description="Oldest (and furthest future) signature timestamp accepted.")
     stripe_timeout_seconds: float = Field(20.0, gt=0, description="Timeout of one call to Stripe.")
+    reconcile_after_seconds: float = Field(
+        60.0, gt=0,
+        description="A payment left calling, requires_action or processing this long is resolved through Stripe by the "
+                    "reconciler (never less than the longest a Stripe call can take: twice the timeout plus 2 s).",
+    )
+    reconcile_interval_seconds: float = Field(15.0, gt=0, description="How often each process's reconciler looks for such payments.")
     payment_attempts_per_minute: int = Field(
         10, gt=0, description="Card additions and payment starts one user may make per minute; more get 429 (card testing)."
     )

@@ -22,9 +22,12 @@ def _request_id(request: Request) -> str | None:
 
 
 def error_response(request: Request, status: int, message: str, code: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+                   headers: dict[str, str] | None = None, details: dict[str, object] | None = None) -> JSONResponse:
     headers = {**({"WWW-Authenticate": "Bearer"} if status == 401 else {}), **(headers or {})}
-    return JSONResponse(error_body(status, message, code=code, request_id=_request_id(request)), status, headers=headers)
+    body = error_body(status, message, code=code, request_id=_request_id(request))
+    for name, value in (details or {}).items():
+        body.setdefault(name, value)  # never overrides the envelope's own members
+    return JSONResponse(body, status, headers=headers)
 
 
 async def _orderpay_error(request: Request, exc: Exception) -> JSONResponse:
@@ -33,7 +36,7 @@ async def _orderpay_error(request: Request, exc: Exception) -> JSONResponse:
         log.info("unauthorized", extra={"reason": exc.message})
     retry_after = getattr(exc, "retry_after", None)  # a 429 says when to come back
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return error_response(request, exc.status, exc.message, exc.code, headers)
+    return error_response(request, exc.status, exc.message, exc.code, headers, exc.details)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

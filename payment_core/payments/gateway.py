@@ -1,7 +1,8 @@
 """Stripe, through the official SDK: the only module that talks to it.
 
-Every Stripe failure becomes one of orderpay's errors here, so callers deal with
-"declined", "bad request", "conflict" and "Stripe unavailable" — never SDK types.
+Every Stripe failure becomes one of orderpay's outcomes here, so callers deal with
+"declined" (`CardDeclined`), "refused, nothing happened" (`StripeRefused`), "conflict"
+and "outcome unknown" (`PaymentGatewayUnavailable`) — never SDK types.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import stripe
 
-from payment_core.errors import BadInput, Conflict, NotFound, OrderPayError
+from payment_core.errors import BadInput, Conflict, OrderPayError
 
 log = logging.getLogger("orderpay.stripe")
 
@@ -21,6 +22,26 @@ class PaymentGatewayUnavailable(OrderPayError):
 
     status = 502
     code = "payment_gateway_unavailable"
+
+
+class StripeRefused(BadInput):
+    """Stripe refused the request outright (an `invalid_request_error`, 400 or 404): it did nothing,
+    so nothing was charged and the caller may settle what it reserved for the call at once."""
+
+    def __init__(self, message: str, *, stripe_code: str | None, param: str | None, http_status: int) -> None:
+        super().__init__(message, field=param)
+        self.status = 404 if http_status == 404 else 400
+        self.code = stripe_code or "stripe_refused"  # the envelope's errCode: Stripe's own code
+        self.stripe_code, self.param = stripe_code, param
+
+    @property
+    def missing_customer(self) -> bool:
+        """"No such customer": the customer belongs to another Stripe account (keys switched, sandbox reset)."""
+        return self.stripe_code == "resource_missing" and self.param == "customer"
+
+    @property
+    def missing_object(self) -> bool:
+        return self.stripe_code == "resource_missing"
 
 
 @dataclass
@@ -84,6 +105,16 @@ class StripeGateway:
         page = await self._call(self.client.v1.payment_intents.list_async({"customer": customer_id, "limit": 100}))
         return list(page.get("data") or [])
 
+    async def refund_intent(self, intent_id: str, *, reason: str, metadata: dict[str, str]) -> dict[str, Any]:
+        """Refund all of an intent's charge; one refund per intent, however often it is asked for."""
+        return await self._call(self.client.v1.refunds.create_async(
+            {"payment_intent": intent_id, "reason": reason, "metadata": metadata},
+            {"idempotency_key": f"orderpay-refund-{intent_id}"}))
+
+    async def list_refunds(self, intent_id: str) -> list[dict[str, Any]]:
+        page = await self._call(self.client.v1.refunds.list_async({"payment_intent": intent_id, "limit": 100}))
+        return list(page.get("data") or [])
+
     async def cancel_intent(self, intent_id: str) -> dict[str, Any]:
         return await self._call(self.client.v1.payment_intents.cancel_async(intent_id))
 
@@ -104,9 +135,8 @@ class StripeGateway:
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 409:
                 raise Conflict(f"the same payment is already being processed ({exc._message})") from None
-            if exc.http_status == 404:
-                raise NotFound(f"Stripe: {exc._message}") from None
-            raise BadInput(f"Stripe: {exc._message}", field=exc.param) from None
+            raise StripeRefused(f"Stripe: {exc._message}", stripe_code=exc.code, param=exc.param,
+                                http_status=exc.http_status or 400) from None
         except (stripe.AuthenticationError, stripe.PermissionError) as exc:
             log.error("Stripe refused orderpay's API key", extra={"reason": exc._message})
             raise PaymentGatewayUnavailable("the payment provider refused our credentials; try again later") from None

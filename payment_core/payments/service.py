@@ -6,25 +6,28 @@ to the buyer's own UI and the MCP server never calls.
 """
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import stripe
-from sqlalchemy import MetaData, Table, bindparam, select, update
+from sqlalchemy import MetaData, Table, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_core.db import Database
-from payment_core.errors import BadInput, Conflict, Forbidden, NotFound, OrderPayError
+from payment_core.errors import BadInput, Conflict, Forbidden, NotFound, OrderPayError, PaymentRequired
 from payment_core.events import Topics, outbox_table, write_event, write_events
 from payment_core.identity import Session
 from payment_core.objects import ObjectStore, iso, utcnow
-from payment_core.payments.gateway import CardDeclined, StripeGateway
+from payment_core.payments.gateway import CardDeclined, StripeGateway, StripeRefused
 from payment_core.payments.money import json_number, normalize_currency, to_major_units, to_minor_units
 from payment_core.payments.records import SystemStore
 from payment_core.payments.tables import (
@@ -39,6 +42,16 @@ from payment_core.payments.transitions import Transition, TransitionStatements, 
 from payment_core.spec import PAYMENT_CONFIRMATION, LoadedApp, OrderScripts
 
 log = logging.getLogger("orderpay.payments")
+
+# Payment states in which Stripe may still move money: the order's payment-bound fields are frozen.
+IN_FLIGHT_STATUSES = ("requires_action", "processing", "requires_capture")
+
+
+class StaleQuote(Conflict):
+    """The buyer's quote (what the payment card showed) is not what the order costs now: 409 with the
+    current quote, so the UI can show it and ask again. Nothing was charged."""
+
+    code = "stale_quote"
 
 
 class WebhookRejected(OrderPayError):
@@ -64,6 +77,20 @@ class CheckoutSummary:
     currency: str  # upper-case ISO code
     description: str
     amount_minor: int
+
+    @property
+    def version(self) -> str:
+        """What a quote is bound to: a digest of the order and the terms Stripe would be asked to charge."""
+        terms = f"{self.order['id']}|{self.amount_minor}|{self.currency}|{self.description}"
+        return "q1-" + hashlib.sha256(terms.encode()).hexdigest()[:24]
+
+    @property
+    def quote(self) -> dict[str, Any]:
+        """The quote a payment card shows and sends back with start payment (`paymentUserParams.quote`)."""
+        return {"amount": json_number(self.amount), "currency": self.currency, "version": self.version}
+
+    def same_terms(self, other: CheckoutSummary) -> bool:
+        return (self.amount_minor, self.currency, self.description) == (other.amount_minor, other.currency, other.description)
 
 
 @dataclass(frozen=True)
@@ -120,13 +147,19 @@ class PaymentService:
         for service, obj in orders:
             table = payment_table(metadata, obj)
             topic = self.topics.dbevent(service.name, payment_object_name(obj), "").rstrip("-")
-            self.orders[obj.name] = OrderPayments(stores[obj.name], app.order_scripts[obj.name], table,
-                                                  SystemStore(db, table, self.outbox, topic), TransitionStatements(table))
+            payments = OrderPayments(stores[obj.name], app.order_scripts[obj.name], table,
+                                     SystemStore(db, table, self.outbox, topic), TransitionStatements(table))
+            self.orders[obj.name] = payments
+            scripts = payments.scripts
+            payments.store.frozen_fields = frozenset(
+                field for script in (scripts.amount, scripts.currency, scripts.description)
+                for object_name, field in script.references if object_name == obj.name)
+            payments.store.payment_guard = self._order_guard(payments)
 
     def topic_names(self) -> list[str]:
         """Every topic this app's payment flow writes to."""
         names = [self.topics.payment(p.service_name, p.name, event)
-                 for p in self.orders.values() for event in ("started", "refreshed", "calledback")]
+                 for p in self.orders.values() for event in ("started", "refreshed", "calledback", "autorefunded")]
         stores = [self.customers, self.methods, *(p.records for p in self.orders.values())]
         names += [f"{store.topic}-{event}" for store in stores for event in ("created", "updated", "deleted")]
         return names
@@ -158,7 +191,8 @@ class PaymentService:
         if method.get("type") != "card" or not method.get("card"):
             raise BadInput("paymentMethodId: only cards can be saved", field="paymentMethodId")
         if not attached_to:
-            method = await self.gateway.attach_payment_method(pm_id, customer_id)
+            method = await self._attach(session, pm_id, customer_id)
+            customer_id = method.get("customer") or customer_id
         pm_id = method["id"]  # a test id such as pm_card_visa becomes a real payment method when attached
         billing = method.get("billing_details") or {}
         values = {
@@ -178,12 +212,27 @@ class PaymentService:
                 raise NotFound("paymentMethodId: no such payment method", field="paymentMethodId") from None
             return again
 
+    async def _attach(self, session: Session, pm_id: str, customer_id: str) -> dict[str, Any]:
+        """Attach a card to the buyer's customer. A card Stripe declines at attach is a 402 and saved
+        nowhere; a customer the configured Stripe account does not know is replaced first."""
+        try:
+            try:
+                return await self.gateway.attach_payment_method(pm_id, customer_id)
+            except StripeRefused as refused:
+                if not refused.missing_customer:
+                    raise
+                return await self.gateway.attach_payment_method(pm_id, await self._replace_customer(session, customer_id))
+        except CardDeclined as declined:
+            raise PaymentRequired(f"Stripe: {declined.message}", field="paymentMethodId",
+                                  details={"declineCode": declined.decline_code}) from None
+
     async def delete_payment_method(self, session: Session, payment_method_id: Any) -> dict[str, Any]:
         pm_id = _stripe_id(payment_method_id, "pm_", "paymentMethodId")
         record = await self.methods.get_by_query({"paymentMethodId": pm_id, "userId": uuid.UUID(session.user_id)})
         if record is None:
             raise NotFound("paymentMethodId: no saved card with this id", field="paymentMethodId")
-        await self.gateway.detach_payment_method(pm_id)
+        if _usable(record):  # a card of a previous Stripe account exists nowhere Stripe could detach it from
+            await self.gateway.detach_payment_method(pm_id)
         deleted = await self.methods.delete_by_id(record["id"])
         return deleted or record
 
@@ -201,6 +250,24 @@ class PaymentService:
             await self.customers.create({"userId": user, "customerId": customer_id, "platform": "stripe", "_owner": user})
         except IntegrityError:
             pass  # created concurrently by the same user's other request: same customer id
+        return customer_id
+
+    async def _replace_customer(self, session: Session, stale_customer_id: str) -> str:
+        """The stored customer is unknown to the configured Stripe account ("No such customer": the keys
+        were switched, the sandbox reset): a new customer replaces it, and the cards saved under the old
+        one are marked unusable (they stay listed, and can be deleted)."""
+        user = uuid.UUID(session.user_id)
+        customer_id = await self.gateway.create_customer(
+            user_id=session.user_id, email=session.email, name=session.full_name,
+            idempotency_key=f"orderpay-{self.app.codename}-customer-{session.user_id}-after-{stale_customer_id}",
+        )
+        async with self.db.engine.begin() as conn:
+            await self.customers.update_by_query({"userId": user, "customerId": stale_customer_id},
+                                                 {"customerId": customer_id}, conn=conn)
+            for card in await self.methods.list_by_query({"userId": user, "customerId": stale_customer_id}, conn=conn):
+                await self.methods.update_by_id(card["id"], {"cardInfo": {**card["cardInfo"], "usable": False}}, conn=conn)
+        log.warning("stored Stripe customer unknown to the configured account: replaced",
+                    extra={"userId": session.user_id, "oldCustomerId": stale_customer_id, "customerId": customer_id})
         return customer_id
 
     # -- checkout --------------------------------------------------------------
@@ -231,7 +298,11 @@ class PaymentService:
         )
 
     async def start_payment(self, session: Session, object_name: str, order_id: str, params: Any) -> PaymentOutcome:
-        """Create and confirm the PaymentIntent with the buyer's saved card, in one step (seed 002)."""
+        """Create and confirm the PaymentIntent with the buyer's saved card, in one step (seed 002).
+
+        With `paymentUserParams.quote` (what the payment card showed) the payment is bound to it: a
+        quote that is not the order's current one is a 409 carrying the current quote. Without one
+        (the seeds' frontends) the order's current amount is paid."""
         user_params = _payment_user_params(params)
         payments = self.order_payments(object_name)
         await self.throttle.check(session.user_id, "payment")
@@ -243,8 +314,17 @@ class PaymentService:
             {"paymentMethodId": user_params["paymentMethodId"], "userId": uuid.UUID(session.user_id)})
         if method is None:
             raise NotFound("paymentMethodId: no saved card with this id", field="paymentMethodId")
+        if not _usable(method):
+            raise BadInput("paymentMethodId: this card was saved with another Stripe account; add it again",
+                           field="paymentMethodId")
         summary = self.summary_of(payments, order)
-        record = await self._claim_attempt(payments, session, summary, method, user_params)
+        quote = user_params.get("quote")
+        if quote is not None and not _quote_matches(quote, summary):
+            raise _stale(summary)
+        claimed = await self._claim_attempt(payments, session, summary, method, user_params)
+        if isinstance(claimed, PaymentOutcome):  # the unfinished attempt it found had reached Stripe
+            return claimed
+        record = claimed
         intent_params = {
             "amount": summary.amount_minor, "currency": summary.currency.lower(), "customer": method["customerId"],
             "payment_method": method["paymentMethodId"], "description": summary.description[:1000],
@@ -262,23 +342,39 @@ class PaymentService:
         except CardDeclined as declined:
             if declined.intent is not None:
                 outcome = await self._apply(payments, declined.intent, "started", user_params=user_params, session=session,
-                                  attempt=record["attempt"])
-            else:
-                outcome = PaymentOutcome(await payments.store.get(session, order_id), None)
-                await payments.records.update_by_query(
-                    {"id": uuid.UUID(record["id"])},
-                    {"attemptState": "settled", "lastError": {"code": declined.code, "message": declined.message}})
-            return PaymentOutcome(outcome.order, _payment_error(declined))
+                                            attempt=record["attempt"])
+                return PaymentOutcome(outcome.order, _payment_error(declined))
+            await self._settle_unanswered(payments, record, {"code": declined.code, "decline_code": declined.decline_code,
+                                                             "message": declined.message, "type": "card_error"})
+            return PaymentOutcome(await payments.store.get(session, order_id), _payment_error(declined))
+        except StripeRefused as refused:
+            # Stripe refused the call itself (an amount below its minimum, a detached card, a customer of
+            # another account): it did nothing, so the attempt is over and another card may pay at once.
+            await self._settle_unanswered(payments, record, {"code": refused.stripe_code, "message": refused.message,
+                                                             "type": "invalid_request_error"})
+            if refused.missing_customer:
+                await self._replace_customer(session, method["customerId"])
+                refused.message = "this card was saved with another Stripe account; add it again"
+            return PaymentOutcome(await payments.store.get(session, order_id), _refusal_error(refused))
         return await self._apply(payments, intent, "started", user_params=user_params, session=session,
-                                  attempt=record["attempt"])
+                                 attempt=record["attempt"])
+
+    async def _settle_unanswered(self, payments: OrderPayments, record: dict[str, Any], error: dict[str, Any]) -> None:
+        """End an attempt Stripe answered without an intent: nothing was charged, the order is unchanged."""
+        await payments.records.update_by_query(
+            {"id": uuid.UUID(record["id"]), "attempt": record["attempt"], "attemptState": "calling"},
+            {"attemptState": "settled", "statusLiteral": "failed", "lastError": error})
 
     async def _claim_attempt(self, payments: OrderPayments, session: Session, summary: CheckoutSummary,
-                             method: dict[str, Any], user_params: dict[str, Any]) -> dict[str, Any]:
+                             method: dict[str, Any], user_params: dict[str, Any]) -> dict[str, Any] | PaymentOutcome:
         """Reserve the payment attempt and its idempotency key before calling Stripe.
 
-        A retry of an attempt whose outcome is unknown (a timeout, a double click) with the same
-        card reuses its key, so Stripe answers it without charging twice; a new card after a
-        failure is a new attempt with a new key.
+        The claim holds the order's lock and re-reads it, so an order changed meanwhile is a stale
+        quote, and a change of its payment-bound fields waits for (and then sees) the claim. An
+        unfinished attempt is first looked up at Stripe by its metadata: if Stripe made its intent,
+        that is applied and answered (no second charge, even after Stripe forgot the idempotency key);
+        if not, a retry with the same card reuses the key, and a new card waits until the old call
+        can no longer be in flight.
         """
         order_uuid = uuid.UUID(summary.order["id"])
         user = uuid.UUID(session.user_id)
@@ -298,7 +394,10 @@ class PaymentService:
             record = await payments.records.get_by_query({"orderId": order_uuid}, include_inactive=True)
             if record is None:  # the first attempt creates the record already claimed
                 try:
-                    return await payments.records.create({"orderId": order_uuid, "ownerId": user, "_owner": user, **claim(1)})
+                    async with self.db.engine.begin() as conn:
+                        await self._lock_terms(conn, payments, summary)
+                        return await payments.records.create({"orderId": order_uuid, "ownerId": user, "_owner": user,
+                                                              **claim(1)}, conn=conn)
                 except IntegrityError:
                     continue  # created by a concurrent click; read it again
             if record["statusLiteral"] == "success" or summary.order.get(PAYMENT_CONFIRMATION) == "paid":
@@ -306,16 +405,22 @@ class PaymentService:
             if record["paymentStatus"] in ("processing", "requires_capture"):
                 raise Conflict("a payment for this order is already processing")
             if record["attemptState"] == "calling":
-                if record["paymentMethodId"] == method["paymentMethodId"] and record["amount"] == summary.amount_minor:
-                    return record  # the same attempt again: same idempotency key
-                if await self._resolve_stale_attempt(payments, record, method["customerId"]):
+                state, outcome = await self._resolve_attempt(payments, record)
+                if outcome is not None:
+                    return outcome
+                if state == "settled":
                     continue
+                same = (record["paymentMethodId"], record["amount"], record["currency"]) == (
+                    method["paymentMethodId"], summary.amount_minor, summary.currency)
+                if same and not record["paymentId"]:
+                    return record  # the same attempt again, never made at Stripe: same idempotency key
                 raise Conflict("the previous payment attempt is still being confirmed; try again in a moment")
             if record["paymentStatus"] == "requires_action" and record["paymentId"]:
                 # An unfinished 3-D Secure attempt must not be completable once a new one starts.
                 await self._cancel_abandoned(payments, record["paymentId"])
                 continue  # the record moved on: decide again on what it is now
             async with self.db.engine.begin() as conn:
+                await self._lock_terms(conn, payments, summary)
                 statement, where = payments.records.update_where(
                     {"id": uuid.UUID(record["id"]), "recordVersion": record["recordVersion"]})
                 row = (await conn.execute(statement, {**claim(record["attempt"] + 1), "updatedAt": utcnow(), **where})).first()
@@ -326,24 +431,86 @@ class PaymentService:
                     return claimed
         raise Conflict("this order's payment is changing right now; try again")
 
-    async def _resolve_stale_attempt(self, payments: OrderPayments, record: dict[str, Any], customer_id: str) -> bool:
-        """Settle an attempt whose outcome never came back (Stripe down, the process gone), once
-        its call can no longer be in flight: apply the intent it created, if Stripe has one, or
-        else mark it settled. True when the record changed and the claim should look again."""
-        age = (utcnow() - datetime.fromisoformat(record["updatedAt"].replace("Z", "+00:00"))).total_seconds()
-        if age < self.stale_attempt_seconds:
-            return False
+    async def _lock_terms(self, conn: AsyncConnection, payments: OrderPayments, summary: CheckoutSummary) -> None:
+        """Lock the order for the claim and check it still has the terms the buyer is paying."""
+        row = (await conn.execute(payments.store.lock_row_by_id, {"row_id": uuid.UUID(summary.order["id"])})).first()
+        if row is None or not row.isActive:
+            raise NotFound()
+        order = payments.store.to_api(row)
+        if order.get(PAYMENT_CONFIRMATION) == "paid":
+            raise Conflict("this order is already paid")
+        current = self.summary_of(payments, order)
+        if not current.same_terms(summary):
+            raise _stale(current)
+
+    def _order_guard(self, payments: OrderPayments) -> Any:
+        async def guard(conn: AsyncConnection, order: dict[str, Any], change: str, session: Session) -> None:
+            """Refuse what would unbind a payment from its order: changing the fields its amount, currency
+            and description are made of while a payment is in flight or once paid; deleting an order
+            while a payment is in flight, or a paid one unless superAdmin."""
+            table = payments.table
+            record = (await conn.execute(select(table).where(table.c.orderId == uuid.UUID(order["id"]))
+                                         .limit(1))).first()
+            paid = order.get(PAYMENT_CONFIRMATION) == "paid" or (record is not None and record.statusLiteral == "success")
+            in_flight = record is not None and (record.attemptState == "calling" or record.paymentStatus in IN_FLIGHT_STATUSES)
+            fields = ", ".join(sorted(payments.store.frozen_fields))
+            if change == "update" and paid:
+                raise Conflict(f"this {payments.name} is paid: {fields} can no longer change")
+            if change == "update" and in_flight:
+                raise Conflict(f"a payment for this {payments.name} is in progress: {fields} cannot change until it ends")
+            if change == "delete" and in_flight:
+                raise Conflict(f"a payment for this {payments.name} is in progress: it cannot be deleted now")
+            if change == "delete" and paid and not session.is_super_admin:
+                raise Conflict(f"this {payments.name} is paid: it cannot be deleted")
+
+        return guard
+
+    async def _attempt_customer(self, record: dict[str, Any]) -> str | None:
+        """The Stripe customer an attempt charged: its card's (deleted cards included)."""
+        if record.get("paymentMethodId"):
+            card = await self.methods.get_by_query({"paymentMethodId": record["paymentMethodId"]}, include_inactive=True)
+            if card is not None:
+                return card["customerId"]
+        if record.get("ownerId"):
+            customer = await self.customers.get_by_query({"userId": uuid.UUID(record["ownerId"])})
+            if customer is not None:
+                return customer["customerId"]
+        return None
+
+    async def _find_attempt_intent(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """The intent Stripe made for this attempt, found by the metadata orderpay gave it (the
+        customer's latest 100 intents), or None when Stripe made none."""
+        customer_id = await self._attempt_customer(record)
+        if customer_id is None:
+            return None
         for intent in await self.gateway.list_customer_intents(customer_id):
             metadata = intent.get("metadata") or {}
-            if metadata.get("orderId") == record["orderId"] and metadata.get("orderpayAttempt") == str(record["attempt"]):
-                await self._apply(payments, intent, "refreshed", attempt=record["attempt"])
-                return True
+            if (metadata.get("orderpayApp") == self.app.codename and metadata.get("orderId") == record["orderId"]
+                    and metadata.get("orderpayAttempt") == str(record["attempt"])):
+                return intent
+        return None
+
+    async def _resolve_attempt(self, payments: OrderPayments, record: dict[str, Any], *,
+                               age: float | None = None) -> tuple[str, PaymentOutcome | None]:
+        """Apply Stripe's truth to an attempt whose answer never came (a timeout, a process gone):
+
+        - ("applied", outcome): Stripe made its intent; it is applied (charged at most once);
+        - ("settled", None): Stripe made none and the call can no longer be in flight: nothing happened;
+        - ("pending", None): Stripe made none yet, but the call may still be on its way.
+        """
+        intent = await self._find_attempt_intent(record)
+        if intent is not None:
+            return "applied", await self._apply(payments, intent, "refreshed", attempt=record["attempt"])
+        if age is None:
+            age = (utcnow() - datetime.fromisoformat(record["updatedAt"].replace("Z", "+00:00"))).total_seconds()
+        if age < self.stale_attempt_seconds:
+            return "pending", None
         async with self.db.engine.begin() as conn:  # never reached Stripe: the attempt is over
             await conn.execute(update(payments.table).where(
                 payments.table.c.id == uuid.UUID(record["id"]),
                 payments.table.c.recordVersion == record["recordVersion"],
             ).values(attemptState="settled", updatedAt=utcnow(), recordVersion=payments.table.c.recordVersion + 1))
-        return True
+        return "settled", None
 
     async def _cancel_abandoned(self, payments: OrderPayments, intent_id: str) -> None:
         try:
@@ -353,14 +520,88 @@ class PaymentService:
         await self._apply(payments, intent, "refreshed")
 
     async def refresh_payment(self, session: Session, object_name: str, order_id: str) -> PaymentOutcome:
-        """Fetch the current intent from Stripe and apply it (seed 004's refresh API, for polling)."""
+        """Fetch the current intent from Stripe and apply it (seed 004's refresh API, for polling). An
+        attempt whose answer was lost (no intent id yet) is looked up at Stripe by its metadata."""
         payments = self.order_payments(object_name)
         order = await payments.store.get(session, order_id)
         record = await payments.records.get_by_query({"orderId": uuid.UUID(order["id"])})
-        if record is None or not record["paymentId"]:
-            return PaymentOutcome(order, self._result(payments, record, None) if record else None)
+        if record is None:
+            return PaymentOutcome(order, None)
+        if not record["paymentId"]:
+            if record["attemptState"] == "calling":
+                state, outcome = await self._resolve_attempt(payments, record)
+                if outcome is not None:
+                    return outcome
+                if state == "settled":
+                    record = await payments.records.get_by_query({"orderId": uuid.UUID(order["id"])}) or record
+            return PaymentOutcome(order, self._result(payments, record, None))
         intent = await self.gateway.retrieve_intent(record["paymentId"])
         return await self._apply(payments, intent, "refreshed", session=session)
+
+    # -- recovery without a click ----------------------------------------------
+
+    async def reconcile(self, *, older_than: float, limit: int = 50) -> int:
+        """Apply Stripe's truth to attempts left `calling`, `requires_action` or `processing` for longer
+        than `older_than` seconds; returns how many were looked at. Safe on many replicas at once: each
+        record is claimed with a conditional UPDATE (its version), which one replica alone wins, and
+        the claim's new `updatedAt` keeps the others off it for another `older_than` seconds."""
+        done = 0
+        for payments in self.orders.values():
+            table = payments.table
+            stale = (select(table).where(
+                table.c.isActive.is_(True),
+                or_(table.c.attemptState == "calling", table.c.paymentStatus.in_(IN_FLIGHT_STATUSES)),
+                table.c.updatedAt < utcnow() - timedelta(seconds=older_than),
+            ).order_by(table.c.updatedAt).limit(limit))
+            async with self.db.engine.connect() as conn:
+                candidates = (await conn.execute(stale)).all()
+            for row in candidates:
+                now = utcnow()
+                async with self.db.engine.begin() as conn:
+                    won = (await conn.execute(
+                        update(table).where(table.c.id == row.id, table.c.recordVersion == row.recordVersion)
+                        .values(updatedAt=now, recordVersion=table.c.recordVersion + 1).returning(*table.c))).first()
+                if won is None:
+                    continue  # another replica (or the buyer) got there first
+                record = payments.records.to_api(won)
+                try:
+                    if record["paymentId"]:
+                        await self._apply(payments, await self.gateway.retrieve_intent(record["paymentId"]), "refreshed")
+                    else:
+                        updated_at = row.updatedAt if row.updatedAt.tzinfo else row.updatedAt.replace(tzinfo=now.tzinfo)
+                        await self._resolve_attempt(payments, record, age=(now - updated_at).total_seconds())
+                except OrderPayError as exc:  # Stripe unavailable: the next pass tries again
+                    log.warning("reconciling a payment failed", extra={"orderId": record["orderId"], "reason": exc.message})
+                done += 1
+        return done
+
+    async def run_reconciler(self, *, older_than: float, interval: float) -> None:
+        """The reconciler's loop, one per process (the runtime starts it)."""
+        while True:
+            try:
+                await self.reconcile(older_than=older_than)
+            except Exception:  # never let one bad pass stop recovery
+                log.exception("payment reconciliation pass failed")
+            await asyncio.sleep(interval)
+
+    async def _refund_unwanted(self, payments: OrderPayments, intent: dict[str, Any], reason: str) -> None:
+        """A succeeded charge that pays nothing (the order is already paid by another, or the charge is not
+        for the terms of its attempt) is refunded in full, logged and published."""
+        metadata = intent.get("metadata") or {}
+        if any(refund.get("status") not in ("failed", "canceled") for refund in await self.gateway.list_refunds(intent["id"])):
+            return  # refunded before (by us or by a person)
+        refund = await self.gateway.refund_intent(intent["id"], reason="duplicate", metadata={
+            "orderpayApp": self.app.codename, "orderId": str(metadata.get("orderId")), "orderpayReason": reason})
+        log.warning("unwanted charge refunded", extra={"object": payments.name, "orderId": metadata.get("orderId"),
+                                                       "paymentId": intent["id"], "refundId": refund["id"], "reason": reason})
+        currency = str(intent.get("currency") or "").upper()
+        async with self.db.engine.begin() as conn:
+            await write_event(conn, self.outbox, self.topics.payment(payments.service_name, payments.name, "autorefunded"), {
+                "orderId": metadata.get("orderId"), "paymentId": intent["id"], "refundId": refund["id"],
+                "refundStatus": refund.get("status"), "reason": reason,
+                "amount": json_number(to_major_units(int(intent.get("amount") or 0), currency)) if currency else None,
+                "currency": currency or None,
+            }, key=str(metadata.get("orderId")))
 
     async def _apply(self, payments: OrderPayments, intent: dict[str, Any], event: str, *,
                      user_params: dict[str, Any] | None = None, webhook: dict[str, Any] | None = None,
@@ -376,6 +617,18 @@ class PaymentService:
                 record = await payments.records.get_by_query({"orderId": order_id}, conn=conn)
                 row = (await conn.execute(payments.store.row_by_id, {"row_id": order_id})).first()
                 order = payments.store.to_api(row) if row else {}
+        if transition is None and intent["status"] == "succeeded" and not (
+                record is not None and record["paymentId"] == intent["id"] and record["statusLiteral"] == "success"):
+            # Money taken that pays for nothing: a second charge of a paid order, or not the attempt's terms.
+            reason = "order_already_paid" if order.get(PAYMENT_CONFIRMATION) == "paid" else "terms_mismatch"
+            try:
+                await self._refund_unwanted(payments, intent, reason)
+            except OrderPayError as exc:
+                if webhook is not None:
+                    raise  # the delivery fails and Stripe delivers it again: the refund is retried
+                log.error("refunding an unwanted charge failed", extra={"paymentId": intent["id"], "reason": exc.message})
+            if record is not None and record["paymentId"] == intent["id"]:
+                record = {**record, "statusLiteral": "failed"}  # never report a refunded charge as paid
         return PaymentOutcome(order, self._result(payments, record, intent, user_params))
 
     async def _record_transition(self, conn: Any, payments: OrderPayments, transition: Transition, intent: dict[str, Any],
@@ -560,8 +813,10 @@ class PaymentService:
 
     async def delete_payment_record(self, session: Session, object_name: str, record_id: str) -> dict[str, Any]:
         record = await self.payment_record(session, object_name, by="id", value=record_id)
-        if record["attemptState"] == "calling" or record["paymentStatus"] in ("processing", "requires_action"):
+        if record["attemptState"] == "calling" or record["paymentStatus"] in IN_FLIGHT_STATUSES:
             raise Conflict("a payment in progress cannot be deleted")
+        if record["statusLiteral"] == "success":  # the evidence of money taken: refunds are made, records stay
+            raise Conflict("the payment record of a paid order cannot be deleted")
         deleted = await self.order_payments(object_name).records.delete_by_id(record["id"])
         return deleted or record
 
@@ -610,7 +865,7 @@ def _uuid_or_bad(value: str, field: str) -> uuid.UUID:
 def _payment_user_params(params: Any) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise BadInput("paymentUserParams: must be an object with paymentMethodId", field="paymentUserParams")
-    unknown = sorted(set(params) - {"paymentMethodId", "return_url", "storeCard"})
+    unknown = sorted(set(params) - {"paymentMethodId", "return_url", "storeCard", "quote"})
     if unknown:
         raise BadInput(f"paymentUserParams.{unknown[0]}: is not a payment parameter", field=f"paymentUserParams.{unknown[0]}")
     pm = _stripe_id(params.get("paymentMethodId"), "pm_", "paymentUserParams.paymentMethodId")
@@ -620,7 +875,46 @@ def _payment_user_params(params: Any) -> dict[str, Any]:
         if not isinstance(return_url, str) or not return_url.startswith(("http://", "https://")) or len(return_url) > 2000:
             raise BadInput("paymentUserParams.return_url: must be an http(s) URL", field="paymentUserParams.return_url")
         result["return_url"] = return_url
+    if params.get("quote") is not None:
+        result["quote"] = _quote(params["quote"])
     return result
+
+
+def _quote(value: Any) -> dict[str, Any]:
+    """`paymentUserParams.quote`: the `{amount, currency, version}` the payment card showed."""
+    field = "paymentUserParams.quote"
+    if not isinstance(value, dict) or set(value) - {"amount", "currency", "version"}:
+        raise BadInput(f"{field}: must be the payment card's {{amount, currency, version}}", field=field)
+    amount, currency, version = value.get("amount"), value.get("currency"), value.get("version")
+    if isinstance(amount, bool) or not isinstance(amount, (int, float, str)):
+        raise BadInput(f"{field}.amount: must be a number", field=f"{field}.amount")
+    try:
+        parsed = Decimal(str(amount))
+    except InvalidOperation:
+        raise BadInput(f"{field}.amount: must be a number", field=f"{field}.amount") from None
+    if not parsed.is_finite():
+        raise BadInput(f"{field}.amount: must be a number", field=f"{field}.amount")
+    if not isinstance(currency, str) or not 0 < len(currency) <= 8:
+        raise BadInput(f"{field}.currency: must be a currency code", field=f"{field}.currency")
+    if not isinstance(version, str) or not 0 < len(version) <= 100:
+        raise BadInput(f"{field}.version: must be the quote's version", field=f"{field}.version")
+    return {"amount": parsed, "currency": currency.upper(), "version": version}
+
+
+def _quote_matches(quote: dict[str, Any], summary: CheckoutSummary) -> bool:
+    return (quote["amount"], quote["currency"], quote["version"]) == (summary.amount, summary.currency, summary.version)
+
+
+def _stale(current: CheckoutSummary) -> StaleQuote:
+    return StaleQuote(
+        f"the {current.object_name} changed since its payment was shown: it now costs {current.amount} "
+        f"{current.currency}; nothing was charged — show the new amount and pay again",
+        details={"currentQuote": current.quote})
+
+
+def _usable(card: dict[str, Any]) -> bool:
+    """False for a card saved under a customer of another Stripe account (see `_replace_customer`)."""
+    return (card.get("cardInfo") or {}).get("usable", True) is not False
 
 
 def _client_record_fields(data: Any, *, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, Any]:
@@ -648,12 +942,19 @@ def _card_info(card: dict[str, Any]) -> dict[str, Any]:
 
 
 def _payment_error(declined: CardDeclined) -> dict[str, Any]:
-    """The seeds' payment-error object, carried inside `paymentResult` of a 200 response."""
+    """The seeds' payment-error object, carried inside `paymentResult` of a 200 response: `errCode` is
+    Stripe's error `code` (card_declined, incorrect_cvc, expired_card…), `declineCode` the bank's reason."""
     result: dict[str, Any] = {
         "result": "ERR", "status": 500, "message": f"Stripe error message: {declined.message}",
-        "errCode": declined.decline_code or declined.code, "date": iso(utcnow()),
+        "errCode": declined.code or "card_declined", "declineCode": declined.decline_code, "date": iso(utcnow()),
     }
     if declined.intent is not None:
         result["paymentId"] = declined.intent["id"]
         result["paymentStatus"] = declined.intent["status"]
     return result
+
+
+def _refusal_error(refused: StripeRefused) -> dict[str, Any]:
+    """The seeds' payment error for a request Stripe refused outright: nothing was charged."""
+    return {"result": "ERR", "status": refused.status, "message": f"Stripe error message: {refused.message}",
+            "errCode": refused.stripe_code or "stripe_refused", "declineCode": None, "date": iso(utcnow())}

@@ -64,9 +64,12 @@ class TransitionStatements:
         # A webhook that overtakes the start's answer claims the attempt its intent names.
         by_attempt = or_(by_intent, and_(c.attempt == bindparam("w_attempt"), c.paymentId.is_(None)))
         moves_forward = and_(c.stage < bindparam("w_stage"), c.stage.notin_(TERMINAL_STAGES))
-        self.forward = {False: _versioned_update(payments, and_(this_order, by_intent, moves_forward)),
-                        True: _versioned_update(payments, and_(this_order, by_attempt, moves_forward))}
-        self.unpaid = _versioned_update(payments, and_(this_order, c.statusLiteral != "success"))
+        # An intent applies only to the attempt that asked for exactly its amount and currency: a
+        # changed order, or an intent made by someone else with our metadata, never marks it paid.
+        same_terms = and_(c.amount == bindparam("w_amount"), c.currency == bindparam("w_currency"))
+        self.forward = {False: _versioned_update(payments, and_(this_order, by_intent, moves_forward, same_terms)),
+                        True: _versioned_update(payments, and_(this_order, by_attempt, moves_forward, same_terms))}
+        self.unpaid = _versioned_update(payments, and_(this_order, c.statusLiteral != "success", same_terms))
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,8 @@ async def apply_intent(
     )
     if new_stage >= SETTLING_STAGE:  # only an answer from the confirm settles the attempt: the `created` webhook can overtake it
         values["attemptState"] = "settled"
-    where = {"w_order": order_id, "w_intent": intent["id"], "w_stage": new_stage}
+    terms = {"w_amount": intent.get("amount"), "w_currency": str(intent.get("currency") or "").upper()}
+    where = {"w_order": order_id, "w_intent": intent["id"], "w_stage": new_stage, **terms}
     if attempt is not None:
         where["w_attempt"] = attempt
     # The conditional update is the transition: only one concurrent caller can move the stage forward.
@@ -107,7 +111,7 @@ async def apply_intent(
     if row is None and literal == "success":
         # Money was taken on an intent that is no longer the current attempt (it cannot normally happen:
         # a new attempt cancels the old one first). The order is paid all the same.
-        row = (await conn.execute(statements.unpaid, {**values, "w_order": order_id})).first()
+        row = (await conn.execute(statements.unpaid, {**values, "w_order": order_id, **terms})).first()
     if row is None:
         return None
 
