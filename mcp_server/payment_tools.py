@@ -79,6 +79,11 @@ def initiate_payment_tool(runtime: Runtime, order_ref: type[BaseModel]) -> ToolS
         "amountMinor": {"type": "integer", "description": "In the currency's minor units, as Stripe charges it."},
         "currency": {"type": "string", "description": "Upper-case ISO 4217 code."},
         "description": {"type": "string"},
+        "quote": {**object_schema({
+            "amount": {"type": "number"}, "currency": {"type": "string"},
+            "version": {"type": "string", "description": "Binds the payment to these terms."},
+        }), "description": "What the buyer is shown; the card sends it back with start payment "
+                           "(paymentUserParams.quote), which refuses it with 409 once the order changed."},
         "payUrl": {"type": "string", "format": "uri", "description": "The hosted pay page of this one order."},
         "payUrlExpiresAt": {"type": "string", "format": "date-time"},
     })
@@ -100,6 +105,7 @@ def initiate_payment_tool(runtime: Runtime, order_ref: type[BaseModel]) -> ToolS
             "amountMinor": summary.amount_minor,
             "currency": summary.currency,
             "description": summary.description,
+            "quote": summary.quote,
             "payUrl": pay_url,
             "payUrlExpiresAt": iso(datetime.fromtimestamp(int(now) + ttl, timezone.utc)),
         }

@@ -27,3 +27,10 @@ def list_endpoints(req: ApiRequest) -> dict[str, Any]:
 
 def delete_endpoint(req: ApiRequest) -> dict[str, Any]:
     return webhooks.unregister(req.sandbox, req.path_params["id"])
+
+
+def forget_idempotency_keys(req: ApiRequest) -> dict[str, Any]:
+    """Forget every idempotency key, as Stripe does after 24 hours; the objects stay. Lets a test show
+    what a retry does once Stripe no longer recognises the key."""
+    forgotten = req.store.forget_idempotency_keys()
+    return {"object": "sandbox.idempotency_keys_forgotten", "forgotten": forgotten}

@@ -51,6 +51,7 @@ API_ROUTES: list[tuple[str, str, Handler, bool]] = [
     ("GET", "/v1/events", events.list_events, False),
     ("GET", "/v1/events/{id}", events.retrieve, False),
     ("POST", "/_sandbox/reset", admin.reset, False),
+    ("POST", "/_sandbox/forget_idempotency_keys", admin.forget_idempotency_keys, False),
     ("POST", "/_sandbox/webhook_endpoints", admin.create_endpoint, False),
     ("GET", "/_sandbox/webhook_endpoints", admin.list_endpoints, False),
     ("DELETE", "/_sandbox/webhook_endpoints/{id}", admin.delete_endpoint, False),

@@ -212,6 +212,11 @@ class Store:
                 (record.key, record.method, record.path, record.fingerprint, record.status, record.body, record.request_id, time.time()),
             )
 
+    def forget_idempotency_keys(self) -> int:
+        """Drop every saved key (Stripe forgets them after 24 hours); returns how many there were."""
+        with self._lock:
+            return self._db.execute("DELETE FROM idempotency").rowcount
+
     # Jobs: webhook deliveries and delayed settlements, kept here so they survive a restart.
 
     def add_job(self, kind: str, payload: dict[str, Any], due: float) -> None:

@@ -65,10 +65,10 @@ function returnUrl(action) {
   return url.toString();
 }
 
-function orderApi(orderType, orderId) {
+function orderApi(orderType, orderId, quote) {
   const objectConfig = config.orderObjects[orderType];
   if (!objectConfig) throw new Error(`This app has no order object ${orderType}.`);
-  return restOrderApi({ token: state.session.token, orderType, orderId, objectConfig, onUnauthorized: sessionExpired });
+  return restOrderApi({ token: state.session.token, orderType, orderId, objectConfig, onUnauthorized: sessionExpired, quote });
 }
 
 function paymentContext(action) {
@@ -78,7 +78,7 @@ function paymentContext(action) {
     state.paymentReturn = null;
   }
   return {
-    api: orderApi(action.orderType, action.orderId),
+    api: orderApi(action.orderType, action.orderId, action.quote),
     stripe: () => stripeClient(config.publishableKey),
     returnUrl: () => returnUrl(action),
     resume,

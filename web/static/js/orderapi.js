@@ -11,7 +11,9 @@ function normalisedOrder(order, statusProperty) {
   return { id: order.id, confirmation: order._paymentConfirmation, status: order[statusProperty] };
 }
 
-export function restOrderApi({ token, orderType, orderId, objectConfig, onUnauthorized }) {
+// `quote` is initiatePayment's {amount, currency, version}: sent with start, it binds the payment to
+// what the card showed (409 with the current quote once the order changed).
+export function restOrderApi({ token, orderType, orderId, objectConfig, onUnauthorized, quote }) {
   const { prefix, plural, statusProperty } = objectConfig;
   const id = encodeURIComponent(orderId);
   const lower = orderType.toLowerCase();
@@ -37,7 +39,7 @@ export function restOrderApi({ token, orderType, orderId, objectConfig, onUnauth
     addCard: (paymentMethodId) => call("POST", "/payment-methods/add", { paymentMethodId }),
     deleteCard: (paymentMethodId) => call("DELETE", `/payment-methods/delete/${encodeURIComponent(paymentMethodId)}`),
     start: async (paymentMethodId, returnUrl) => outcome(await call("PATCH", `/v1/start${lower}payment/${id}`, {
-      paymentUserParams: { paymentMethodId, return_url: returnUrl },
+      paymentUserParams: quote ? { paymentMethodId, return_url: returnUrl, quote } : { paymentMethodId, return_url: returnUrl },
     })),
     refresh: async () => outcome(await call("PATCH", `/v1/refresh${lower}payment/${id}`)),
   };
