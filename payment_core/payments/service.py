@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import stripe
@@ -886,23 +886,18 @@ def _quote(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict) or set(value) - {"amount", "currency", "version"}:
         raise BadInput(f"{field}: must be the payment card's {{amount, currency, version}}", field=field)
     amount, currency, version = value.get("amount"), value.get("currency"), value.get("version")
-    if isinstance(amount, bool) or not isinstance(amount, (int, float, str)):
-        raise BadInput(f"{field}.amount: must be a number", field=f"{field}.amount")
-    try:
-        parsed = Decimal(str(amount))
-    except InvalidOperation:
-        raise BadInput(f"{field}.amount: must be a number", field=f"{field}.amount") from None
-    if not parsed.is_finite():
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not Decimal(str(amount)).is_finite():
         raise BadInput(f"{field}.amount: must be a number", field=f"{field}.amount")
     if not isinstance(currency, str) or not 0 < len(currency) <= 8:
         raise BadInput(f"{field}.currency: must be a currency code", field=f"{field}.currency")
     if not isinstance(version, str) or not 0 < len(version) <= 100:
         raise BadInput(f"{field}.version: must be the quote's version", field=f"{field}.version")
-    return {"amount": parsed, "currency": currency.upper(), "version": version}
+    return {"amount": amount, "currency": currency.upper(), "version": version}
 
 
 def _quote_matches(quote: dict[str, Any], summary: CheckoutSummary) -> bool:
-    return (quote["amount"], quote["currency"], quote["version"]) == (summary.amount, summary.currency, summary.version)
+    return (Decimal(str(quote["amount"])), quote["currency"], quote["version"]) == (
+        summary.amount, summary.currency, summary.version)
 
 
 def _stale(current: CheckoutSummary) -> StaleQuote:

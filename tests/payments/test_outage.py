@@ -3,17 +3,12 @@ here a standalone sandbox server that the test stops and starts again: an outage
 502 that leaves the order as it was, and once Stripe is back the buyer's retry pays exactly once."""
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from payment_core.sandbox import SandboxConfig, create_sandbox_app
+from payment_core.sandbox import SandboxConfig
 from tests.payments.helpers import (
     MASTERCARD,
     VISA,
@@ -31,47 +26,13 @@ from tests.payments.helpers import (
     post_webhook,
     sign,
 )
+from tests.payments.stripe_seam import ExternalStripe, free_port
 from tests.support import LiveServer
-
-
-@dataclass
-class ExternalStripe:
-    """A standalone sandbox on a fixed loopback port, with its state on disk so it survives a restart."""
-
-    config: SandboxConfig
-    port: int
-    server: uvicorn.Server | None = None
-    thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        self.server = uvicorn.Server(uvicorn.Config(create_sandbox_app(self.config), log_config=None, lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the external sandbox did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        if self.server is not None and self.thread is not None:
-            self.server.should_exit = True
-            self.thread.join(timeout=10)
-            self.server = self.thread = None
 
 
 @pytest.fixture(scope="module")
 def stripe_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExternalStripe]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     state: Path = tmp_path_factory.mktemp("external-stripe") / "state.sqlite3"
     service = ExternalStripe(SandboxConfig(state_path=state, processing_delay=0.2, webhook_retry_delay=0.05), port)
     service.start()

@@ -354,3 +354,39 @@ def test_a_webhook_failing_half_way_applies_nothing_and_is_processed_on_stripes_
         topics = [row["topic"] for row in payment_events(store, store_app, order["id"])]
         assert topics.count(store_app.topic("calledback")) == 1
         assert deliveries(store, event["id"])[0]["status"] == "processed"
+
+
+def test_a_second_charge_for_a_paid_order_is_refunded_logged_and_published(
+        store: LiveServer, alice: Buyer, app: OrderApp) -> None:
+    """The order is paid; then Stripe reports another succeeded charge for it (say, a replica that lost
+    its answer and paid again). Stripe's real webhook brings it; orderpay refunds it in full, once."""
+    card = alice.save_card(VISA)
+    order = alice.create_order()
+    paid = ok(alice.pay(order["id"], card["paymentMethodId"]))
+    first = paid["paymentResult"]["paymentId"]
+    webhooks_settled(store, first)
+
+    second = stripe_api(store).v1.payment_intents.create(params={
+        "amount": 2500, "currency": "usd", "customer": card["customerId"], "payment_method": card["paymentMethodId"],
+        "payment_method_types": ["card"], "confirm": True,
+        "metadata": {"orderpayApp": app.codename, "orderpayObject": app.name, "orderId": order["id"], "orderpayAttempt": "1"},
+    })
+    assert second.status == "succeeded"
+    webhooks_settled(store, second.id)
+
+    refunds = stripe_api(store).v1.refunds.list(params={"payment_intent": second.id}).data
+    assert [(r.amount, r.reason, r.status) for r in refunds] == [(2500, "duplicate", "succeeded")]
+    assert stripe_api(store).v1.refunds.list(params={"payment_intent": first}).data == [], "the paying charge stays"
+    after = alice.order(order["id"])
+    assert after["_paymentConfirmation"] == "paid" and alice.payment_record(order["id"])["paymentId"] == first
+    table = store.runtime.payments.outbox
+    [event] = outbox(store, table.c.topic == app.topic("autorefunded"))
+    payload = json.loads(event["payload"]) if isinstance(event["payload"], str) else event["payload"]
+    assert (payload["paymentId"], payload["refundId"], payload["reason"]) == (second.id, refunds[0].id, "order_already_paid")
+
+    # Stripe delivering the event again refunds nothing more.
+    succeeded = stripe_event(store, second.id, "payment_intent.succeeded")
+    body = event_bytes({**succeeded, "id": f"evt_again_{uuid.uuid4().hex[:12]}"})
+    assert post_webhook(store, body, path=WEBHOOK).status_code == 200
+    assert len(stripe_api(store).v1.refunds.list(params={"payment_intent": second.id}).data) == 1
+    assert len(outbox(store, table.c.topic == app.topic("autorefunded"))) == 1
