@@ -369,14 +369,18 @@ def start_cluster(workdir: Path, *, spec: Path, database_url: str, nats_url: str
                       haproxy=balancer, stripe_hop=hop, webhook_hop=webhooks, edge=edge,
                       issuer=DevTokenIssuer(key, "orderpay-dev", "orderpay", 3600))
     try:
-        # The first creates the tables (creating them is not safe to race), then the others start together.
-        cluster.figures["firstReplicaStartSeconds"] = round(cluster.start_replica(names[0]), 2)
+        # The deploy step: the schema is brought up to date once, before any replica starts.
         started = time.monotonic()
-        for name in names[1:]:
+        upgrade = subprocess.run([*orderpay_command(), "db", "upgrade"], env=env, cwd=workdir, capture_output=True,
+                                 text=True, timeout=120)
+        assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+        cluster.figures["dbUpgradeSeconds"] = round(time.monotonic() - started, 2)
+        started = time.monotonic()
+        for name in names:
             cluster.launch(name)
-        for name in names[1:]:
+        for name in names:
             cluster.wait_ready(name)
-        cluster.figures["otherReplicasStartSeconds"] = round(time.monotonic() - started, 2)
+        cluster.figures["replicasStartSeconds"] = round(time.monotonic() - started, 2)
     except BaseException:
         cluster.stop()
         raise
