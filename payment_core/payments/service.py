@@ -288,8 +288,9 @@ class PaymentService:
         """The spec's amount, currency and description of an order, as Stripe would be asked to charge them."""
         context = {payments.name: order}
         scripts, config = payments.scripts, payments.store.obj.order
-        currency = normalize_currency(scripts.currency.evaluate(context))
-        amount_minor = to_minor_units(scripts.amount.evaluate(context), currency, config.amountUnit)
+        currency = normalize_currency(scripts.value_of("currency", context), field=scripts.currency_field)
+        amount_minor = to_minor_units(scripts.value_of("amount", context), currency, config.amountUnit,
+                                      field=scripts.amount_field)
         description = scripts.description.evaluate(context)
         return CheckoutSummary(
             object_name=payments.name, service_name=payments.service_name, order=order,

@@ -23,10 +23,11 @@ from pydantic import (
     StrictStr,
     ValidationError,
     create_model,
+    model_validator,
 )
 
 from payment_core.errors import BadInput
-from payment_core.spec.models import DataObjectSpec, FieldSpec
+from payment_core.spec.models import STRING_LITERAL, DataObjectSpec, FieldSpec
 
 MAX_INTEGER = 2**53 - 1  # what a JavaScript client can represent exactly
 
@@ -105,7 +106,8 @@ def create_input_model(obj: DataObjectSpec) -> type[BaseModel]:
             fields[name] = (annotation, Field(description=description))
         else:
             fields[name] = (annotation | None, Field(None, description=description))
-    return create_model(_model_name(obj, "Create"), __config__=ConfigDict(extra="forbid"), **fields)
+    return create_model(_model_name(obj, "Create"), __config__=ConfigDict(extra="forbid"),
+                        __validators__=_money_validators(obj), **fields)
 
 
 def update_input_model(obj: DataObjectSpec) -> type[BaseModel]:
@@ -118,7 +120,49 @@ def update_input_model(obj: DataObjectSpec) -> type[BaseModel]:
         StrictInt | None,
         Field(None, description="When given, the update applies only if the record is still at this version (else 409)."),
     )
-    return create_model(_model_name(obj, "Update"), __config__=ConfigDict(extra="forbid"), **fields)
+    return create_model(_model_name(obj, "Update"), __config__=ConfigDict(extra="forbid"),
+                        __validators__=_money_validators(obj), **fields)
+
+
+def _money_validators(obj: DataObjectSpec) -> dict[str, Any]:
+    """On an order whose amount or currency the spec reads from a field, a value that could never
+    be charged (Infinity, 0, -5, 1e308, `BTC`, too many decimals) is refused when it is written,
+    naming the field — not first when the buyer pays."""
+    if not obj.is_order:
+        return {}
+    # Imported here: the payments package imports the spec package (whose models this builds).
+    from payment_core.payments.money import check_amount, normalize_currency
+
+    config = obj.order
+    amount_path = obj.read_path(config.amount)
+    currency_path = obj.read_path(config.currency)
+    literal = STRING_LITERAL.fullmatch(config.currency.strip())
+    fixed_currency = literal.group(2) if literal else None
+    if amount_path is None and currency_path is None:
+        return {}
+
+    def check(model: BaseModel) -> BaseModel:
+        given = model.model_fields_set
+        currency = fixed_currency
+        if currency_path and currency_path[0] in given:
+            value = _at(getattr(model, currency_path[0]), currency_path[1:])
+            if value is not None:
+                currency = normalize_currency(value, field=".".join(currency_path))
+        if amount_path and amount_path[0] in given:
+            value = _at(getattr(model, amount_path[0]), amount_path[1:])
+            if value is not None:
+                check_amount(value, currency, config.amountUnit, field=".".join(amount_path))
+        return model
+
+    return {"_money": model_validator(mode="after")(check)}
+
+
+def _at(value: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
 
 
 def bad_input_from(errors: Sequence[Mapping[str, Any]]) -> BadInput:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import ValidationError
@@ -45,6 +45,17 @@ class OrderScripts:
     currency: Expression
     description: Expression
     status_for_result: dict[str, Expression]  # "started" | "canceled" | "failed" | "success"
+    amount_field: str = "amount"  # how errors name the order field(s) the amount is read from
+    currency_field: str = "currency"
+
+    def value_of(self, setting: Literal["amount", "currency"], context: dict[str, Any]) -> Any:
+        """The amount or currency of an order. A value the script cannot compute on this order's
+        data (a property of null, …) is the order's problem, not the server's: a 400 naming the field."""
+        expression, field_name = (self.amount, self.amount_field) if setting == "amount" else (self.currency, self.currency_field)
+        try:
+            return expression.evaluate(context)
+        except MScriptError as exc:
+            raise BadInput(f"{field_name}: cannot be computed from this order: {exc.message}", field=field_name) from None
 
 
 @dataclass(frozen=True)
@@ -192,7 +203,18 @@ def _compile_order(service: ServiceSpec, obj: DataObjectSpec, spec: AppSpec, sou
         currency=compiled["currency"],
         description=compiled["description"],
         status_for_result=status_scripts,
+        amount_field=_field_label(obj, "amount", compiled["amount"]),
+        currency_field=_field_label(obj, "currency", compiled["currency"]),
     )
+
+
+def _field_label(obj: DataObjectSpec, setting: str, expression: Expression) -> str:
+    """`summary.total` for a plain path; `amount (rentPrice, taxAmount)` for a computed value."""
+    path = obj.read_path(expression.source)
+    if path:
+        return ".".join(path)
+    fields = sorted(name for _, name in expression.references)
+    return f"{setting} ({', '.join(fields)})" if fields else setting
 
 
 def _is_dotted_name(value: str) -> bool:

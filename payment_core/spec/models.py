@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+MEMBER_PATH = re.compile(r"this\.([A-Za-z][A-Za-z0-9]*)\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
+STRING_LITERAL = re.compile(r"""(["'])([A-Za-z]{3})\1""")
 FieldType = Literal["string", "text", "integer", "double", "boolean", "date", "enum", "id", "object", "array"]
 ItemType = Literal["string", "text", "integer", "double", "boolean", "date", "id", "object"]
 
@@ -183,6 +185,15 @@ class DataObjectSpec(_Strict):
     def order(self) -> StripeOrderConfig:
         assert self.stripeOrder is not None and self.stripeOrder.configuration is not None
         return self.stripeOrder.configuration
+
+    def read_path(self, script: str) -> tuple[str, ...] | None:
+        """The field path an MScript setting reads when it is a plain path (`this.order.summary.total`
+        → ("summary", "total")) of a declared field; None for a computed value."""
+        match = MEMBER_PATH.fullmatch(script.strip())
+        if not match or match.group(1) != self.name:
+            return None
+        path = tuple(match.group(2).split("."))
+        return path if path[0] in self.fields else None
 
     @property
     def payment_owned_fields(self) -> frozenset[str]:
