@@ -88,13 +88,17 @@ def create_values(obj: DataObjectSpec, index: int = 0) -> dict[str, Any]:
     return dict(obj.demoRecords[index].values)
 
 
-def pay_in_the_trusted_ui(server: LiveServer, app_name: str, order_id: str) -> None:
-    """What the buyer's own click does: save a card and start the payment over REST."""
+def pay_in_the_trusted_ui(server: LiveServer, app_name: str, order_id: str,
+                          quote: dict[str, Any] | None = None) -> None:
+    """What the buyer's own click does: save a card and start the payment over REST (with the
+    card's quote when given, as the chat's payment card sends it)."""
     service, obj = load_app(app_name).spec.order_objects()[0]
     prefix = service.route_prefix
     with server.client("alice") as alice:
         card = alice.post(f"{prefix}/payment-methods/add", json={"paymentMethodId": "pm_card_visa"})
         assert card.status_code == 200, card.text
-        paid = alice.patch(f"{prefix}/v1/start{obj.name.lower()}payment/{order_id}",
-                           json={"paymentUserParams": {"paymentMethodId": card.json()["paymentMethodId"]}})
+        params: dict[str, Any] = {"paymentMethodId": card.json()["paymentMethodId"]}
+        if quote is not None:
+            params["quote"] = quote
+        paid = alice.patch(f"{prefix}/v1/start{obj.name.lower()}payment/{order_id}", json={"paymentUserParams": params})
         assert paid.status_code == 200 and paid.json()[obj.name]["_paymentConfirmation"] == "paid", paid.text

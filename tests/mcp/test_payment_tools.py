@@ -104,6 +104,17 @@ async def test_after_the_buyer_pays_the_tools_report_it_and_refuse_a_second_paym
             "Error executing tool getPaymentStatus: Record not found"
 
 
+async def test_the_pay_cards_quote_pays_what_the_card_showed(server: LiveServer, app_name: str) -> None:
+    obj = order_object(app_name)
+    order = await new_order(server, app_name)
+    async with mcp_client(server, "alice") as alice:
+        action = data_of(await alice.call_tool("initiatePayment", {"orderType": obj.name, "orderId": order["id"]}))[
+            "__frontendAction"]
+    quote = action["quote"]
+    assert (quote["amount"], quote["currency"]) == (action["amount"], action["currency"]) and quote["version"]
+    pay_in_the_trusted_ui(server, app_name, order["id"], quote=quote)
+
+
 async def test_without_a_pay_link_secret_in_production_only_payments_are_refused(tmp_path: Path) -> None:
     settings = Settings(app="store", data_dir=tmp_path, environment="production",
                         auth_jwks_url="http://127.0.0.1:9/jwks.json")

@@ -77,6 +77,7 @@ class AnswerDroppingProxy:
     upstream: str
     port: int = field(default_factory=free_port)
     dropped: list[str] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)  # every request passed on, "METHOD /path?query"
     _rules: list[list[object]] = field(default_factory=list)  # [method, path prefix, times left]
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -112,6 +113,7 @@ class AnswerDroppingProxy:
             headers = [tuple(line.split(":", 1)) for line in lines[1:] if ":" in line]
             length = next((int(value) for name, value in headers if name.lower() == "content-length"), 0)
             body = await reader.readexactly(length) if length else b""
+            self.seen.append(f"{method} {path}")
             forwarded = {name.strip(): value.strip() for name, value in headers
                          if name.strip().lower() not in HOP_BY_HOP | {"host"}}
             async with httpx.AsyncClient(base_url=self.upstream, timeout=30) as client:

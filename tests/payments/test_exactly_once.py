@@ -8,6 +8,7 @@ is patched.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ from tests.payments.helpers import (
     ok,
     on_server,
     order_app,
+    payment_events,
     payment_server,
     stripe_api,
     succeeded_intents,
@@ -188,6 +190,28 @@ def test_a_lost_answer_is_recovered_by_the_reconciler_with_no_click(
     paid = alice.wait_for_confirmation(order["id"], "paid", timeout=15)  # nobody clicks, nothing is delivered
     assert paid["status"] == "paid"
     assert alice.payment_record(order["id"])["attemptState"] == "settled"
+    assert charged(server, order["id"]) == [(2500, "usd")]
+
+
+def test_reconcilers_of_several_replicas_resolve_a_lost_answer_once(
+        server: LiveServer, proxy: AnswerDroppingProxy, alice: Buyer, app: OrderApp) -> None:
+    """Three reconciler passes at once (three replicas' on one database): each record is claimed by
+    one of them (a conditional UPDATE on its version), so Stripe is asked once and one transition is made."""
+    card = alice.save_card(VISA)
+    order = alice.create_order()
+    with proxy.drop_answers("POST", "/v1/payment_intents", times=2):
+        err(alice.pay(order["id"], card["paymentMethodId"]), 502)
+    asked_before = len(proxy.seen)
+    payments = server.runtime.payments
+
+    async def three_at_once() -> list[int]:
+        return list(await asyncio.gather(*(payments.reconcile(older_than=0) for _ in range(3))))
+
+    on_server(server, three_at_once)
+    assert alice.order(order["id"])["_paymentConfirmation"] == "paid"
+    lookups = [r for r in proxy.seen[asked_before:] if r.startswith("GET /v1/payment_intents?")]
+    assert len(lookups) == 1, lookups
+    assert [e["topic"] for e in payment_events(server, app, order["id"])] == [app.topic("refreshed")]
     assert charged(server, order["id"]) == [(2500, "usd")]
 
 
