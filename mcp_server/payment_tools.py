@@ -94,7 +94,8 @@ def initiate_payment_tool(runtime: Runtime, order_ref: type[BaseModel]) -> ToolS
         order_id = summary.order["id"]
         now = time.time()
         token = issue_pay_token(signing_key(), user_id=session.user_id, object_name=summary.object_name,
-                                order_id=order_id, ttl_seconds=ttl, now=now)
+                                order_id=order_id, amount_minor=summary.amount_minor, currency=summary.currency,
+                                ttl_seconds=ttl, now=now)
         pay_url = f"{pay_pages}/{token}"
         action = {
             "type": "payment",

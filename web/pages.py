@@ -21,7 +21,7 @@ from payment_core.runtime import Runtime
 from web.assets import ASSET_PREFIX
 from web.config import page_config
 from web.headers import page_headers
-from web.paygrants import PayGrants
+from web.paygrants import PayGrants, grant_session
 
 TEMPLATES = resources.files("web") / "templates"
 PLACEHOLDER = re.compile(r"\{(assets|stripe_js|config|title|mode|message)\}")
@@ -59,12 +59,13 @@ def pages_router(runtime: Runtime, grants: PayGrants) -> APIRouter:
     async def pay(token: str) -> HTMLResponse:
         headers = page_headers(runtime.stripe, capability_url=True)
         try:
-            grants.grant(token)
+            grant = grants.grant(token)
+            # The page opens only while the link can still pay: unused, its order unpaid, its price unchanged.
+            await grants.payable(grant, grant_session(grant))
         except (PayLinkError, OrderPayError) as exc:
             # A page a person can read, not JSON: they followed a link.
-            status = exc.status if isinstance(exc, OrderPayError) else 401
             body = render("payerror.html", {**common, "message": exc.message})
-            return HTMLResponse(body, status_code=status, headers=headers)
+            return HTMLResponse(body, status_code=exc.status, headers=headers)
         return HTMLResponse(pay_page, headers=headers)
 
     return router

@@ -12,7 +12,7 @@ from web.paygrants import PayGrants
 
 def web_router(runtime: Runtime) -> APIRouter:
     """`/` (the chat), `/pay/{token}`, `/pay/result`, `/pay/api/{token}/...` and `/ui/...` (scripts, styles)."""
-    grants = PayGrants(runtime.settings)
+    grants = PayGrants(runtime)
     router = APIRouter()
     # The pay API first: its paths are longer than, and must not be taken by, `/pay/{token}`.
     router.include_router(pay_api_router(runtime, grants))

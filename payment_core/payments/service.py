@@ -298,12 +298,17 @@ class PaymentService:
             description=description if isinstance(description, str) else str(description), amount_minor=amount_minor,
         )
 
-    async def start_payment(self, session: Session, object_name: str, order_id: str, params: Any) -> PaymentOutcome:
+    async def start_payment(self, session: Session, object_name: str, order_id: str, params: Any, *,
+                            one_off_card: bool = False) -> PaymentOutcome:
         """Create and confirm the PaymentIntent with the buyer's saved card, in one step (seed 002).
 
         With `paymentUserParams.quote` (what the payment card showed) the payment is bound to it: a
         quote that is not the order's current one is a 409 carrying the current quote. Without one
-        (the seeds' frontends) the order's current amount is paid."""
+        (the seeds' frontends) the order's current amount is paid.
+
+        `one_off_card`: pay with a card typed for this payment instead (a pay link opened without
+        the buyer's session): never one of their saved cards, and never saved.
+        """
         user_params = _payment_user_params(params)
         payments = self.order_payments(object_name)
         await self.throttle.check(session.user_id, "payment")
@@ -311,8 +316,11 @@ class PaymentService:
         owner = order.get(payments.store.obj.owner_property)
         if owner != session.user_id and not session.is_super_admin:
             raise NotFound()
-        method = await self.methods.get_by_query(
-            {"paymentMethodId": user_params["paymentMethodId"], "userId": uuid.UUID(session.user_id)})
+        if one_off_card:
+            method = await self._one_off_card(session, user_params["paymentMethodId"])
+        else:
+            method = await self.methods.get_by_query(
+                {"paymentMethodId": user_params["paymentMethodId"], "userId": uuid.UUID(session.user_id)})
         if method is None:
             raise NotFound("paymentMethodId: no saved card with this id", field="paymentMethodId")
         if not _usable(method):
@@ -365,6 +373,19 @@ class PaymentService:
         await payments.records.update_by_query(
             {"id": uuid.UUID(record["id"]), "attempt": record["attempt"], "attemptState": "calling"},
             {"attemptState": "settled", "statusLiteral": "failed", "lastError": error})
+
+    async def _one_off_card(self, session: Session, pm_id: str) -> dict[str, Any]:
+        """A card typed for one payment: a new payment method attached to no customer. The intent is
+        still made for the buyer's customer (the stale-attempt recovery finds intents by customer),
+        which Stripe allows without attaching the card; with no `setup_future_usage` it stays unsaved,
+        and Stripe refuses to use it again once this payment has used it."""
+        saved = await self.methods.get_by_query({"paymentMethodId": pm_id}, include_inactive=True)
+        method = await self.gateway.retrieve_payment_method(pm_id) if saved is None else None
+        if method is None or method.get("customer"):  # a saved card, anyone's: not with this authority
+            raise NotFound("paymentMethodId: only a card entered on this page can pay here", field="paymentMethodId")
+        if method.get("type") != "card" or not method.get("card"):
+            raise BadInput("paymentMethodId: must be a card", field="paymentMethodId")
+        return {"paymentMethodId": method["id"], "customerId": await self._customer_id(session)}
 
     async def _claim_attempt(self, payments: OrderPayments, session: Session, summary: CheckoutSummary,
                              method: dict[str, Any], user_params: dict[str, Any]) -> dict[str, Any] | PaymentOutcome:

@@ -1,4 +1,5 @@
-"""Pay link tokens: bound to one user and one order, expiring, refused when tampered with."""
+"""Pay link tokens: bound to one user, one order and its price, expiring, each its own link (a nonce),
+refused when tampered with."""
 from __future__ import annotations
 
 import base64
@@ -24,9 +25,10 @@ USER, ORDER = str(uuid.uuid4()), str(uuid.uuid4())
 NOW = 1_800_000_000.0
 
 
-def issue(**overrides: object) -> str:
-    arguments: dict[str, object] = {"user_id": USER, "object_name": "reservation", "order_id": ORDER, "now": NOW}
-    return issue_pay_token(SECRET, **{**arguments, **overrides})  # type: ignore[arg-type]
+def issue(secret: bytes = SECRET, **overrides: object) -> str:
+    arguments: dict[str, object] = {"user_id": USER, "object_name": "reservation", "order_id": ORDER,
+                                    "amount_minor": 42050, "currency": "USD", "now": NOW}
+    return issue_pay_token(secret, **{**arguments, **overrides})  # type: ignore[arg-type]
 
 
 def reason(token: str, *, secret: bytes = SECRET, now: float = NOW) -> str:
@@ -35,12 +37,22 @@ def reason(token: str, *, secret: bytes = SECRET, now: float = NOW) -> str:
     return refused.value.reason
 
 
-def test_a_token_grants_paying_its_order_as_its_user_until_it_expires() -> None:
+def test_a_token_grants_paying_its_order_as_its_user_for_its_price_until_it_expires() -> None:
     token = issue()
     assert len(token) < 250 and token.isascii() and "/" not in token and "+" not in token
     grant = verify_pay_token(SECRET, token, now=NOW + DEFAULT_TTL_SECONDS - 1)
-    assert grant == PayGrant(USER, "reservation", ORDER, int(NOW) + DEFAULT_TTL_SECONDS)
+    assert grant == PayGrant(USER, "reservation", ORDER, 42050, "USD", int(NOW) + DEFAULT_TTL_SECONDS, grant.nonce)
     grant.require_order("reservation", ORDER.upper())
+    grant.require_price(42050, "usd")
+    for amount, currency in ((77700, "USD"), (42050, "EUR"), (42049, "USD")):
+        with pytest.raises(PayLinkError) as refused:
+            grant.require_price(amount, currency)
+        assert refused.value.reason == "changed"
+
+
+def test_each_link_is_its_own_even_for_the_same_order_and_second() -> None:
+    first, second = verify_pay_token(SECRET, issue(), now=NOW), verify_pay_token(SECRET, issue(), now=NOW)
+    assert first.nonce != second.nonce and len(first.nonce) == 16
 
 
 def test_expired_tokens_are_refused() -> None:
@@ -63,7 +75,8 @@ def test_tampered_tokens_are_refused() -> None:
     decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     for forged_payload in (decoded.replace(ORDER.encode(), str(uuid.uuid4()).encode()),
                            decoded.replace(USER.encode(), str(uuid.uuid4()).encode()),
-                           decoded.replace(str(int(NOW) + DEFAULT_TTL_SECONDS).encode(), b"9999999999")):
+                           decoded.replace(str(int(NOW) + DEFAULT_TTL_SECONDS).encode(), b"9999999999"),
+                           decoded.replace(b".42050.", b".100.")):
         forged = base64.urlsafe_b64encode(forged_payload).rstrip(b"=").decode()
         assert reason(f"{forged}.{tag}") == "tampered"
     flipped = tag[:-2] + ("A" if tag[-2] != "A" else "B") + tag[-1]
@@ -83,19 +96,27 @@ def test_a_signed_payload_of_another_format_is_refused() -> None:
         tag = hmac.new(SECRET, payload, hashlib.sha256).digest()
         return f"{base64.urlsafe_b64encode(payload).decode().rstrip('=')}.{base64.urlsafe_b64encode(tag).decode().rstrip('=')}"
 
-    assert reason(signed(f"2.{int(NOW) + 60}.{USER}.reservation.{ORDER}".encode())) == "malformed"
-    assert reason(signed(f"1.soon.{USER}.reservation.{ORDER}".encode())) == "malformed"
-    assert reason(signed(f"1.{int(NOW) + 60}.{USER}.reservation".encode())) == "malformed"
-    assert verify_pay_token(SECRET, signed(f"1.{int(NOW) + 60}.{USER}.reservation.{ORDER}".encode()), now=NOW)
+    later = int(NOW) + 60
+    # a version-1 link (bound to no amount) no longer pays anything
+    assert reason(signed(f"1.{later}.{USER}.reservation.{ORDER}".encode())) == "malformed"
+    assert reason(signed(f"2.soon.{USER}.reservation.{ORDER}.100.USD.n".encode())) == "malformed"
+    assert reason(signed(f"2.{later}.{USER}.reservation.{ORDER}.1.5.USD.n".encode())) == "malformed"
+    assert reason(signed(f"2.{later}.{USER}.reservation.{ORDER}.100.usd.n".encode())) == "malformed"
+    assert reason(signed(f"2.{later}.{USER}.reservation.{ORDER}.100.USD.".encode())) == "malformed"
+    assert verify_pay_token(SECRET, signed(f"2.{later}.{USER}.reservation.{ORDER}.100.USD.n".encode()), now=NOW)
 
 
 def test_issuing_checks_its_inputs() -> None:
     with pytest.raises(ValueError):
-        issue_pay_token(b"short", user_id=USER, object_name="reservation", order_id=ORDER)
+        issue(secret=b"short")
     with pytest.raises(ValueError):
         issue(order_id="a.b")
     with pytest.raises(ValueError):
         issue(ttl_seconds=0)
+    with pytest.raises(ValueError):
+        issue(amount_minor=-1)
+    with pytest.raises(ValueError):
+        issue(currency="usd")
 
 
 def test_the_development_secret_is_derived_from_the_signing_key(tmp_path: Path) -> None:

@@ -60,3 +60,12 @@ def pay_now(card: Any) -> None:
 
 def wait_paid(card: Any, timeout: float = 20000) -> None:
     card.locator("xpath=self::*[@data-state='paid']").wait_for(timeout=timeout)
+
+
+def type_card(card: Any, number: str, holder: str = "Alice Anderson") -> None:
+    """Types a card into the pay page's card-only checkout (a pay link opened without a session)."""
+    card.locator("section.typed-card").wait_for()
+    card.get_by_label("Card number").fill(number)
+    card.get_by_label("Expiration date (MM / YY)").fill("12 / 34")
+    card.get_by_label("Security code (CVC)").fill("123")
+    card.get_by_label("Name on card").fill(holder)

@@ -1,6 +1,8 @@
-"""The hosted pay page of an MCP `payUrl` and the result page, in Chromium and
-over HTTP: a buyer with no session in this browser pays with the link alone,
-3-D Secure returns to the result page, and a bad link opens nothing."""
+"""The hosted pay page of an MCP `payUrl` and the result page, in Chromium and over HTTP:
+a buyer with no session in this browser pays with a card typed on the page (never saved,
+no saved card shown), 3-D Secure returns to the result page, the used link opens no second
+payment, saved cards appear only after signing in as the link's user, and a bad link opens
+nothing."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,8 +10,8 @@ from typing import Any
 import httpx
 
 from tests.support import LiveServer
-from tests.web.browser import CARD_3DS, CARD_4242, add_card, pay_now, payment_card, wait_paid
-from tests.web.support import new_unpaid_order, pay_url, read_order
+from tests.web.browser import CARD_3DS, CARD_4242, pay_now, payment_card, type_card, wait_paid
+from tests.web.support import new_unpaid_order, order_object, pay_url, read_order
 
 
 def tampered(url: str) -> str:
@@ -19,31 +21,87 @@ def tampered(url: str) -> str:
     return f"{base}/{'B' if token[0] == 'A' else 'A'}{token[1:]}"
 
 
-def test_the_hosted_pay_page_pays_the_order_of_its_link(page: Any, airbnb: LiveServer, shot: Any) -> None:
+def saved_cards(server: LiveServer, username: str) -> list[dict[str, Any]]:
+    service, _ = order_object(server)
+    with server.client(username) as client:
+        return client.get(f"{service.route_prefix}/payment-methods/list").json()
+
+
+def save_card(server: LiveServer, username: str) -> dict[str, Any]:
+    service, _ = order_object(server)
+    with server.client(username) as client:
+        answer = client.post(f"{service.route_prefix}/payment-methods/add", json={"paymentMethodId": "pm_card_visa"})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+
+def test_without_a_session_the_pay_page_pays_with_a_card_typed_on_it(page: Any, airbnb: LiveServer, shot: Any) -> None:
+    save_card(airbnb, "alice")
+    cards_before = saved_cards(airbnb, "alice")
     order = new_unpaid_order(airbnb, "alice")
-    page.goto(pay_url(airbnb, "alice", order["id"]))  # a fresh browser: no sign-in, the link is the authority
+    url = pay_url(airbnb, "alice", order["id"])
+    page.goto(url)  # a fresh browser: no sign-in, the link is the authority
     card = payment_card(page)
-    card.locator("section.checkout").wait_for()  # opened at once on the pay page
+    card.locator("section.typed-card").wait_for()  # opened at once on the pay page
     assert card.get_attribute("data-order-id") == order["id"]
     assert "$" in card.locator(".amount").inner_text()
-    add_card(card, CARD_4242)
+    assert card.locator("ul.card-list, details.add-card, label.card-choice").count() == 0  # no saved card shown
+    assert "4242" not in card.inner_text()
+    type_card(card, CARD_4242)
+    shot(page, "typed")
     pay_now(card)
     wait_paid(card)
     shot(page, "paid")
     assert read_order(airbnb, order["id"])["_paymentConfirmation"] == "paid"
+    assert saved_cards(airbnb, "alice") == cards_before  # the typed card was not saved
+
+    again = page.goto(url)  # the link has done its one job
+    assert again.status == 409
+    page.get_by_text("already been used to pay").wait_for()
 
 
 def test_3d_secure_from_the_pay_page_returns_to_the_result_page(page: Any, airbnb: LiveServer, shot: Any) -> None:
     order = new_unpaid_order(airbnb, "alice")
     page.goto(pay_url(airbnb, "alice", order["id"]))
     card = payment_card(page)
-    add_card(card, CARD_3DS)
+    type_card(card, CARD_3DS)
     pay_now(card)
     page.get_by_role("button", name="Complete").click()
     page.wait_for_url("**/pay/result?*")
     wait_paid(payment_card(page))
     assert "payment_intent_client_secret" not in page.url
     shot(page, "result")
+    assert read_order(airbnb, order["id"])["_paymentConfirmation"] == "paid"
+
+
+def sign_in_on_the_pay_page(page: Any, username: str) -> None:
+    page.get_by_text("Pay with a saved card").click()
+    page.get_by_label("User").fill(username)
+    page.get_by_label("Password").fill(f"{username}-pass")
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_saved_cards_appear_only_after_signing_in_as_the_links_user(page: Any, context: Any, airbnb: LiveServer,
+                                                                    shot: Any) -> None:
+    save_card(airbnb, "alice")
+    order = new_unpaid_order(airbnb, "alice")
+    url = pay_url(airbnb, "alice", order["id"])
+
+    page.goto(url)
+    payment_card(page).locator("section.typed-card").wait_for()
+    sign_in_on_the_pay_page(page, "bob")  # someone else holding alice's link
+    page.get_by_text("belongs to another account").wait_for()
+    card = payment_card(page)
+    card.locator("section.typed-card").wait_for()
+    assert card.locator("label.card-choice").count() == 0
+
+    sign_in_on_the_pay_page(page, "alice")
+    card = payment_card(page)
+    card.get_by_text("**** **** **** 4242").first.wait_for()
+    page.get_by_text("Signed in as").wait_for()
+    shot(page, "saved-cards")
+    pay_now(card)  # with the first saved card, chosen by default
+    wait_paid(card)
     assert read_order(airbnb, order["id"])["_paymentConfirmation"] == "paid"
 
 

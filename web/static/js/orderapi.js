@@ -1,7 +1,8 @@
 // The operations the payment components need on one order, over either way of
 // being authorised:
 //   restOrderApi — the signed-in user's bearer token on the REST API (the chat);
-//   payLinkApi   — a pay-link token on /pay/api/{token} (the hosted pay page).
+//   payLinkApi   — a pay-link token on /pay/api/{token} (the hosted pay page), with the
+//                  buyer's bearer token too once they sign in there.
 // Both answer the same normalised shapes:
 //   order()   → {id, confirmation, status}
 //   start()/refresh() → {order: {id, confirmation, status}, paymentResult}
@@ -45,22 +46,23 @@ export function restOrderApi({ token, orderType, orderId, objectConfig, onUnauth
   };
 }
 
-export function payLinkApi(payToken) {
+/** `token`: the buyer's own bearer token, when they signed in on the pay page (saved cards need it). */
+export function payLinkApi(payToken, { token } = {}) {
   const base = `/pay/api/${encodeURIComponent(payToken)}`;
-  const call = (method, path, body) => requestJson(method, base + path, { body });
+  const call = (method, path, body) => requestJson(method, base + path, { token, body });
   let statusProperty = null;
   const outcome = (answer) => ({ order: normalisedOrder(answer.order, statusProperty), paymentResult: answer.paymentResult });
 
   return {
     orderId: null,
     get statusProperty() { return statusProperty; },
-    /** The order and what paying it charges: {orderType, orderId, amount, currency, description}. */
+    /** The order and what paying it charges: {orderType, orderId, amount, currency, description, savedCards}. */
     async details() {
       const answer = await call("GET", "/order");
       statusProperty = answer.statusProperty;
       this.orderId = answer.order.id;
       return { type: "payment", orderType: answer.orderType, serviceName: answer.serviceName, orderId: answer.order.id,
-        amount: answer.amount, currency: answer.currency, description: answer.description };
+        amount: answer.amount, currency: answer.currency, description: answer.description, savedCards: answer.savedCards };
     },
     async order() {
       const answer = await call("GET", "/order");

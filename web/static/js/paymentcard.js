@@ -12,8 +12,10 @@ import { PaymentFailed, checkPaymentIntent, waitForFinalState } from "./payflow.
  * `api`: orderapi.js for this order. `stripe`: () → the Stripe instance (created on first use).
  * `returnUrl()`: where 3-D Secure should come back to. `resume`: {clientSecret, redirectStatus}
  * when the page is that return. `openCheckout`: open the checkout at once (the hosted pay page).
+ * `checkout`: the panel's maker (the pay page without a session: a typed card only, typedcard.js).
  */
-export function createPaymentCard(action, { api, stripe, returnUrl, resume = null, openCheckout = false }) {
+export function createPaymentCard(action, { api, stripe, returnUrl, resume = null, openCheckout = false,
+  checkout: makeCheckout = createCheckout }) {
   const amountText = formatAmount(action.amount, action.currency);
   const state = el("p", { className: "payment-state", role: "status", "aria-live": "polite" }, "Checking the order…");
   const badge = el("span", { className: "badge", hidden: true }, "Paid");
@@ -63,7 +65,7 @@ export function createPaymentCard(action, { api, stripe, returnUrl, resume = nul
 
   function openCheckoutPanel() {
     if (checkout) return;
-    checkout = createCheckout({
+    checkout = makeCheckout({
       api, stripe: stripe(), payLabel: `Pay ${amountText}`, returnUrl,
       onOutcome: ({ order, paymentResult }) => applyOrder(order, paymentResult),
     });
