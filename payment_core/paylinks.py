@@ -34,7 +34,6 @@ from sqlalchemy.exc import IntegrityError
 from payment_core.db import Database
 from payment_core.identity import load_or_create_signing_key
 from payment_core.objects import utcnow
-from payment_core.runtime import signing_key_path
 from payment_core.settings import Settings
 
 PayLinkErrorReason = Literal["malformed", "tampered", "expired", "other_order", "used", "paid", "changed",
@@ -205,6 +204,8 @@ def pay_link_secret(settings: Settings) -> bytes:
         return secret
     if settings.environment == "production":
         raise RuntimeError("production needs ORDERPAY_PAY_LINK_SECRET (shared by every replica) to sign pay links")
+    from payment_core.runtime import signing_key_path  # the runtime registers this module's table
+
     key = load_or_create_signing_key(signing_key_path(settings))
     der = key.private_key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

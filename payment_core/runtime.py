@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from payment_core.db import Database, create_database, database_plan, upgrade_database
 from payment_core.identity import DevTokenIssuer, SigningKey, TokenVerifier, VerifiedTokens, load_or_create_signing_key
 from payment_core.objects import ObjectStore
+from payment_core.paylinks import pay_link_use_table
 from payment_core.payments import PaymentService
 from payment_core.payments.gateway import StripeGateway
 from payment_core.payments.setup import StripeSetup, stripe_setup
@@ -70,6 +71,7 @@ class Runtime:
         db = create_database(settings.resolved_database_url(app.codename))
         engine = db.engine
         metadata, tables = build_tables(app.spec)
+        pay_link_use_table(metadata)  # the pay page records used links there (web/paygrants.py)
         verifier = token_verifier(settings, key)
         stores = {obj.name: ObjectStore(db, service, obj, tables[obj.name]) for service, obj in app.spec.objects()}
         services = dict.fromkeys(service.route_prefix for service, _ in app.spec.order_objects())

@@ -30,7 +30,7 @@ class PayGrants:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._secret: bytes | None = None
-        # Created with the app's tables at start-up (the runtime's metadata).
+        # One of the app's tables (the runtime registers it, so migrations create it).
         self.uses = PayLinkUses(runtime.db, pay_link_use_table(runtime.metadata))
 
     def _key(self) -> bytes:
