@@ -101,7 +101,10 @@ def pay_api_router(runtime: Runtime, grants: PayGrants) -> APIRouter:
         params = (await read_json_object(request)).get("paymentUserParams")
         if isinstance(params, dict) and params.get("return_url") is not None:
             _require_own_origin(params["return_url"], request, runtime.settings.resolved_public_url())
-        await grants.payable(grant, session)
+        summary = await grants.payable(grant, session)
+        if isinstance(params, dict):
+            # Bound to the price just checked against the link: a change in between is a 409, not a charge.
+            params = {**params, "quote": summary.quote}
         # Without the buyer's session: a card typed on the page only, charged once, never saved.
         outcome = await payments.start_payment(session, grant.object_name, grant.order_id, params,
                                                one_off_card=not signed_in)
