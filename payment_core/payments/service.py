@@ -223,8 +223,10 @@ class PaymentService:
                     raise
                 return await self.gateway.attach_payment_method(pm_id, await self._replace_customer(session, customer_id))
         except CardDeclined as declined:
-            raise PaymentRequired(f"Stripe: {declined.message}", field="paymentMethodId",
-                                  details={"declineCode": declined.decline_code}) from None
+            refused = PaymentRequired(f"Stripe: {declined.message}", field="paymentMethodId",
+                                      details={"declineCode": declined.decline_code})
+            refused.code = declined.code or refused.code  # the envelope's errCode: Stripe's code
+            raise refused from None
 
     async def delete_payment_method(self, session: Session, payment_method_id: Any) -> dict[str, Any]:
         pm_id = _stripe_id(payment_method_id, "pm_", "paymentMethodId")
