@@ -168,15 +168,18 @@ def test_a_failing_event_holds_back_its_orders_later_events_but_not_other_orders
             a_paid = await emit(engine, table, "order-paid", "order-a")
             b_started = await emit(engine, table, "order-started", "order-b")
             b_paid = await emit(engine, table, "order-paid", "order-b")
-            edge.failing[a_started] = 3
+            edge.failing[a_started] = -1
 
             await relay.run_once()  # order a's first event fails and backs off
-            for _ in range(10):  # passes while it backs off: order b goes on, order a's later event waits
+            for _ in range(10):  # passes while it fails and backs off: order b goes on, order a's later event waits
                 await relay.run_once()
+                await asyncio.sleep(0.02)
             assert edge.ids() == [b_started, b_paid]
             rows = await rows_by_id(engine, table)
             assert rows[a_paid].publishedAt is None and rows[a_paid].attempts == 0
+            assert rows[a_started].attempts >= 2, "retried meanwhile"
 
+            del edge.failing[a_started]  # the subscriber recovers
             await until(lambda: asyncio.sleep(0, a_paid in edge.ids()), relay)
             assert edge.ids() == [b_started, b_paid, a_started, a_paid]
 
@@ -343,3 +346,30 @@ async def two_relays(url: str, edge_url: str, counter: CountingEdgeFunction) -> 
             assert rows[expired].publishedAt is not None
         finally:
             await other_engine.dispose()
+
+
+def test_a_subscriber_that_hangs_times_out_without_holding_the_others(database_url: str) -> None:
+    async def story() -> None:
+        async with outbox_at(database_url) as (engine, table):
+            edge = Subscriber()
+            stuck: list[str] = []
+
+            async def hangs(event: dict[str, Any]) -> None:
+                if event["order"] == "order-1":
+                    stuck.append(event["eventId"])
+                    await asyncio.sleep(3600)  # an edge function that never answers
+                await edge(event)
+
+            relay = fast_relay(engine, table, lease_seconds=1.0)  # so a delivery times out after 0.5 s
+            relay.subscribe({"order-paid"}, hangs, name="hangs")
+            hung = await emit(engine, table, "order-paid", "order-1", order="order-1")
+            others = [await emit(engine, table, "order-paid", f"order-{n}", order=f"order-{n}") for n in range(2, 8)]
+
+            started = asyncio.get_running_loop().time()
+            assert await relay.run_once() == 6
+            assert asyncio.get_running_loop().time() - started < 2
+            assert sorted(edge.ids()) == sorted(others) and stuck == [hung]
+            row = (await rows_by_id(engine, table))[hung]
+            assert row.publishedAt is None and row.attempts == 1 and "TimeoutError" in row.lastError
+
+    run_async(story())
