@@ -18,7 +18,7 @@ from payment_core.api.envelope import error_body
 from payment_core.errors import BadInput, NotFound
 from payment_core.identity import Session
 from bff.messages import Message
-from bff.storage import ChatStore
+from bff.storage import TERMINAL_EVENTS, ChatStore
 from bff.turns import ChatEvent, LiveTurn, TurnHub
 
 
@@ -37,14 +37,18 @@ def chat_router(hub: TurnHub, store: ChatStore, *, keepalive_seconds: float) -> 
 
     @router.post("/stream", summary="Run a turn, streamed as server-sent events",
                  response_class=EventSourceResponse,
-                 description="Events: `start`, then `text`, `tool_start`, `tool_executing`, `tool_result`, then "
-                             "`done` or `error`. Each has an id; send it back as `Last-Event-ID` (body optional) to "
-                             "get the rest of that turn after a lost connection.")
+                 description="Events: `start`, then `text`, `tool_start`, `tool_executing`, `tool_result`, `payment`, "
+                             "then `done`, `error` or `stopped`. Each has an id; send it back as `Last-Event-ID` (body "
+                             "optional) to get the rest of that turn after a lost connection: 204 when nothing is "
+                             "left (the turn ended there, or is unknown), which tells an EventSource to stop.")
     async def stream(request: Request, body: ChatRequest | None = Body(None),
                      last_event_id: str | None = Header(None), session: Session = Depends(current_session)
-                     ) -> EventSourceResponse:
+                     ) -> Response:
         if last_event_id:
-            events = await hub.resume(session, last_event_id)
+            resumed = await hub.resume(session, last_event_id)
+            if resumed is None:
+                return Response(status_code=204)
+            events = resumed
         elif body is None:
             raise BadInput("message: required")
         else:
@@ -66,14 +70,23 @@ def chat_router(hub: TurnHub, store: ChatStore, *, keepalive_seconds: float) -> 
                     arguments[event.data["callId"]] = event.data["args"]
                 elif event.name == "tool_result":
                     calls.append({**event.data, "args": arguments.get(event.data["callId"], {})})
-                elif event.name in ("done", "error"):
+                elif event.name in TERMINAL_EVENTS:
                     last = event
         assert last is not None  # a followed turn always ends with one of them
         if last.name == "error":
             body_ = error_body(502, last.data["message"], code="chat_failed", request_id=context_of(request).request_id)
             return JSONResponse({**body_, "conversationId": str(turn.conversation_id), "turnId": str(turn.id)}, 502)
         return {"conversationId": str(turn.conversation_id), "turnId": str(turn.id), "provider": turn.provider,
-                "message": "".join(text), "toolCalls": calls, "processingTime": last.data["processingTime"]}
+                "message": "".join(text), "toolCalls": calls, "processingTime": last.data["processingTime"],
+                "stopped": last.name == "stopped"}
+
+    @router.post("/turns/{turn_id}/stop", summary="Stop a running turn",
+                 description="Cancels the turn at once, wherever it runs: its stream ends with `stopped` (AI SDK: "
+                             "`abort`; AG-UI: `RUN_FINISHED` with a cancelled outcome) and it keeps its complete "
+                             "rounds. Answers the turn's status; a turn already over is left as it was. Only the "
+                             "turn's owner may stop it (others: 404).")
+    async def stop(turn_id: uuid.UUID, session: Session = Depends(current_session)) -> dict[str, Any]:
+        return {"turnId": str(turn_id), "status": await hub.stop(session, turn_id)}
 
     @router.get("/conversations", summary="The user's conversations, most recent first")
     async def conversations(limit: int = Query(50, ge=1, le=200),

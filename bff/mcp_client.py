@@ -307,7 +307,7 @@ class ToolSession:
             return
         assert user_client.client is not None
         listings[server.name] = tools
-        self.manager.record_success(server, user_client.client, len(tools))
+        self.manager.record_success(server, user_client.client, sum(1 for tool in tools if visible_to_model(tool)))
 
     def find(self, name: str) -> CatalogTool | None:
         return next((tool for tool in self.tools if tool.name == name), None)
@@ -342,12 +342,14 @@ class ToolSession:
 
 
 def _namespaced(listings: list[tuple[str, list[Tool]]]) -> list[CatalogTool]:
-    """Tools of every server; a name already taken by an earlier server (orderpay's come first)
+    """Tools of every server a model may see; a name already taken by an earlier server (orderpay's come first)
     becomes `{server}__{name}`."""
     catalog: list[CatalogTool] = []
     taken: set[str] = set()
     for server, tools in listings:
         for tool in tools:
+            if not visible_to_model(tool):
+                continue
             name = _MODEL_TOOL_NAME.sub("_", tool.name)[:64]
             if name in taken:
                 name = f"{server}__{name}"[:64]
@@ -357,6 +359,14 @@ def _namespaced(listings: list[tuple[str, list[Tool]]]) -> list[CatalogTool]:
             taken.add(name)
             catalog.append(CatalogTool(name, server, tool.name, tool))
     return catalog
+
+
+def visible_to_model(tool: Tool) -> bool:
+    """MCP Apps (2026-01-26): a tool whose `_meta.ui.visibility` leaves out "model" is its UI's
+    only (the payment card's `refreshPayment`); absent, a tool is visible to both."""
+    ui = (tool.meta or {}).get("ui")
+    visibility = ui.get("visibility") if isinstance(ui, dict) else None
+    return visibility is None or (isinstance(visibility, list) and "model" in visibility)
 
 
 def _describe(exc: BaseException) -> str:

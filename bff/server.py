@@ -19,6 +19,8 @@ from payment_core.api import create_app
 from payment_core.runtime import Runtime
 from payment_core.settings import Settings
 from mcp_server import create_mcp_app, route_mcp
+from bff.ag_ui import ag_ui_router
+from bff.ai_sdk import ai_sdk_router
 from bff.chat_api import chat_router
 from bff.mcp_client import McpManager
 from bff.prompts import system_prompt
@@ -48,6 +50,9 @@ def create_server(settings: Settings | None = None, *, chat: ChatSettings | None
     provider = build_provider(chat, runtime.app)
     hub = TurnHub(chat=chat, store=store, mcp=mcp, provider=provider, system=system_prompt(runtime.app))
     app.include_router(chat_router(hub, store, keepalive_seconds=chat.chat_keepalive_seconds))
+    # The same turns in the frontend frameworks' dialects (docs/frontends.md).
+    app.include_router(ai_sdk_router(hub, store, keepalive_seconds=chat.chat_keepalive_seconds))
+    app.include_router(ag_ui_router(hub, store, keepalive_seconds=chat.chat_keepalive_seconds))
     app.include_router(tools_router(mcp))
     app.include_router(web_router(runtime))
     app.state.chat = hub

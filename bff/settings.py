@@ -52,6 +52,9 @@ class ChatSettings(BaseSettings):
     chat_resume_grace_seconds: float = Field(
         10, ge=0, description="How long a turn whose client went away keeps running, waiting for a reconnect "
                               "with Last-Event-ID, before it is cancelled.")
+    chat_payment_watch_seconds: float = Field(
+        2, ge=0, description="While a turn that prepared a payment runs, how often it reads the payment's status "
+                             "again to update the payment part of the stream (0: only once, at the turn's end).")
     chat_history_messages: int = Field(40, ge=2, description="Most recent messages of a conversation sent to the model.")
 
     mcp_servers: Annotated[list[McpServerConfig], NoDecode] = Field(

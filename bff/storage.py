@@ -39,7 +39,8 @@ from bff.messages import Message
 
 log = logging.getLogger("orderpay.bff.storage")
 
-TERMINAL_EVENTS = frozenset({"done", "error"})
+TERMINAL_EVENTS = frozenset({"done", "error", "stopped"})
+ACTIVE_STATUSES = ("running", "stopping")  # `stopping`: its owner asked another replica to stop it
 _FLUSH_ATTEMPTS = 5
 
 
@@ -88,7 +89,7 @@ def chat_tables(metadata: MetaData) -> ChatTables:
         Column("conversationId", Uuid(as_uuid=True), nullable=False, index=True),
         Column("userId", Uuid(as_uuid=True), nullable=False),
         Column("provider", String(32), nullable=False),
-        Column("status", String(16), nullable=False),  # running | done | error
+        Column("status", String(16), nullable=False),  # running | stopping | done | error | stopped
         Column("startedAt", DateTime(timezone=True), nullable=False),
         Column("finishedAt", DateTime(timezone=True), nullable=True),
         # Set by a replica streaming this turn to a reconnected client, so the replica running it
@@ -272,12 +273,29 @@ class ChatStore:
         return messages
 
     async def running_turn(self, conversation_id: uuid.UUID, *, younger_than: float) -> bool:
+        return await self.running_turn_id(conversation_id, younger_than=younger_than) is not None
+
+    async def running_turn_id(self, conversation_id: uuid.UUID, *, younger_than: float) -> uuid.UUID | None:
+        """The conversation's turn still running (started less than `younger_than` seconds ago), if any."""
         t = self.tables.turn
         since = utcnow() - timedelta(seconds=younger_than)
-        query = select(t.c.id).where(t.c.conversationId == conversation_id, t.c.status == "running",
-                                     t.c.startedAt > since).limit(1)
+        query = (select(t.c.id).where(t.c.conversationId == conversation_id, t.c.status.in_(ACTIVE_STATUSES),
+                                      t.c.startedAt > since).order_by(t.c.startedAt.desc()).limit(1))
         async with self.engine.connect() as conn:
-            return (await conn.execute(query)).first() is not None
+            return (await conn.execute(query)).scalar()
+
+    async def request_stop(self, turn_id: uuid.UUID) -> None:
+        """Ask the replica running the turn to stop it (see `stop_requested`)."""
+        t = self.tables.turn
+        async with self.engine.begin() as conn:
+            await conn.execute(update(t).where(t.c.id == turn_id, t.c.status == "running").values(status="stopping"))
+
+    async def stop_requested(self, turn_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+        """Those of `turn_ids` someone asked to stop."""
+        t = self.tables.turn
+        query = select(t.c.id).where(t.c.id.in_(turn_ids), t.c.status == "stopping")
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(query)).scalars())
 
     async def delete_conversation(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
         c, m, t, e = self.tables.conversation, self.tables.message, self.tables.turn, self.tables.event
@@ -309,7 +327,7 @@ class ChatStore:
         return [StoredEvent(row.seq, row.event, row.data) for row in rows]
 
     async def ended(self, turn_id: uuid.UUID) -> bool:
-        """Whether the turn's last stored event is its `done` or `error`."""
+        """Whether the turn's last stored event is its `done`, `error` or `stopped`."""
         e = self.tables.event
         query = select(e.c.event).where(e.c.turnId == turn_id).order_by(e.c.seq.desc()).limit(1)
         async with self.engine.connect() as conn:

@@ -7,6 +7,12 @@ so a reconnect with `Last-Event-ID` gets the rest of the turn from this
 replica's memory, or from the database on any other. A turn nobody listens to
 is cancelled once `chat_resume_grace_seconds` have passed without a reconnect
 (a replica streaming it from the database marks it watched).
+
+A turn's owner can stop it (`stop`): at once when it runs here, else by marking
+it `stopping` in the database, which the replica running it looks for every
+`STOP_POLL_SECONDS`. A stopped turn ends with a `stopped` event and keeps its
+complete rounds. The events are the one source every dialect encodes (the
+native SSE events, the AI SDK UI message stream, AG-UI).
 """
 from __future__ import annotations
 
@@ -25,8 +31,9 @@ from anyio.abc import TaskGroup
 from payment_core.errors import BadInput, Conflict, NotFound
 from payment_core.identity import Session
 from bff.agent import ToolLoop
-from bff.mcp_client import McpManager
+from bff.mcp_client import McpManager, ToolSession
 from bff.messages import Message, user
+from bff.payment_watch import PaymentWatch
 from bff.providers import Provider, ProviderError
 from bff.settings import ChatSettings
 from bff.storage import TERMINAL_EVENTS, ChatStore, utcnow
@@ -35,6 +42,8 @@ log = logging.getLogger("orderpay.bff.turns")
 
 POLL_SECONDS = 0.25  # how often a replica streaming a turn from the database looks for new events
 WATCH_MARK_SECONDS = 1.0  # how often it tells the running replica that someone listens
+STOP_POLL_SECONDS = 0.5  # how often a replica looks for stop requests of its turns made on another
+STOP_WAIT_SECONDS = 5.0  # how long a stop request waits for the turn to end before answering
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,8 @@ class LiveTurn:
         self.events: list[ChatEvent] = []
         self.followers = 0
         self.finished = False
+        self.stop_requested = False
+        self.status = "running"
         self.scope = anyio.CancelScope()
         self.started = time.perf_counter()
         self._unpublished = 0
@@ -105,6 +116,11 @@ class LiveTurn:
         self.finished = True
         self._changed.set()
 
+    def stop(self) -> None:
+        """Cancel the turn now; it ends with a `stopped` event."""
+        self.stop_requested = True
+        self.scope.cancel()
+
 
 class TurnHub:
     def __init__(self, *, chat: ChatSettings, store: ChatStore, mcp: McpManager, provider: Provider,
@@ -119,6 +135,7 @@ class TurnHub:
         """Keep entered while serving. On leaving, turns still running end with an `error` event."""
         async with anyio.create_task_group() as group:
             self._group = group
+            group.start_soon(self._watch_stop_requests)
             try:
                 yield
             finally:
@@ -130,20 +147,25 @@ class TurnHub:
                 self._group = None
                 group.cancel_scope.cancel()
 
-    async def start(self, session: Session, token: str, text: str, conversation_id: uuid.UUID | None) -> LiveTurn:
-        """Start a turn of `session`'s user; its `start` event is there at once."""
+    async def start(self, session: Session, token: str, text: str, conversation_id: uuid.UUID | None, *,
+                    create: bool = False) -> LiveTurn:
+        """Start a turn of `session`'s user; its `start` event is there at once. With `create`, a
+        `conversation_id` that does not exist yet starts that conversation (the id a client chose)."""
         if self._group is None:
             raise RuntimeError("TurnHub.running() is not entered")
         user_id = uuid.UUID(session.user_id)
         history: list[Message] = []
+        new = conversation_id is None
         if conversation_id is not None:
             if await self.store.conversation(user_id, conversation_id) is None:
-                raise NotFound("Conversation not found")
+                if not create:
+                    raise NotFound("Conversation not found")
+                new = True
             if any(t.conversation_id == conversation_id for t in self.live.values()) or \
                     await self.store.running_turn(conversation_id, younger_than=self.chat.chat_turn_timeout_seconds):
                 raise Conflict("a turn is already running in this conversation; wait for its `done`")
-            history = await self.store.messages(conversation_id, last=self.chat.chat_history_messages)
-        new = conversation_id is None
+            if not new:
+                history = await self.store.messages(conversation_id, last=self.chat.chat_history_messages)
         conversation_id = conversation_id or uuid.uuid4()
         turn = LiveTurn(uuid.uuid4(), conversation_id, user_id, self.provider.name, self.store)
         message = user(text)
@@ -164,9 +186,24 @@ class TurnHub:
             with anyio.move_on_after(timeout) as deadline:
                 try:
                     async with self._slots, self.mcp.session(token) as tools:
-                        loop = ToolLoop(self.provider, tools, self.system, history, turn.emit_async,
+                        payments = PaymentWatch(turn.emit_async)
+
+                        async def emit(name: str, data: dict[str, Any]) -> None:
+                            await turn.emit_async(name, data)
+                            if name == "tool_result":
+                                await payments.tool_result(tools, data)
+
+                        loop = ToolLoop(self.provider, tools, self.system, history, emit,
                                         max_rounds=self.chat.chat_max_tool_rounds)
-                        await loop.run()
+                        # In the hub's task group, not one of its own: the loop's errors stay unwrapped.
+                        watching = anyio.CancelScope()
+                        if self._group is not None:
+                            self._group.start_soon(self._watch_payments, payments, tools, watching)
+                        try:
+                            await loop.run()
+                        finally:
+                            watching.cancel()
+                        await payments.check(tools)  # the state the turn ends with
                 except ProviderError as exc:
                     error = f"The assistant is unavailable: {exc.message}."
                     log.warning("model call failed", exc_info=exc.__cause__ or exc)
@@ -175,22 +212,33 @@ class TurnHub:
                     log.exception("turn failed", extra={"turnId": str(turn.id)})
             if deadline.cancelled_caught:
                 error = f"The turn took longer than {timeout:g} seconds and was stopped."
-        if turn.scope.cancelled_caught:
+        if turn.scope.cancelled_caught and turn.stop_requested:
+            error = None
+        elif turn.scope.cancelled_caught:
             error = "The turn was cancelled: its client went away."
         with anyio.CancelScope(shield=True):
             await self._finish(turn, loop, error)
+
+    async def _watch_payments(self, payments: PaymentWatch, tools: ToolSession, scope: anyio.CancelScope) -> None:
+        interval = self.chat.chat_payment_watch_seconds
+        with scope:
+            while interval > 0:
+                await anyio.sleep(interval)
+                await payments.check(tools)
 
     async def _finish(self, turn: LiveTurn, loop: ToolLoop | None, error: str | None) -> None:
         """Save the turn's messages and its last event, then pass that event on: when a client sees
         `done`, the conversation is readable and the turn resumable from the database."""
         self.store.add_messages(turn.conversation_id, turn.id, loop.messages if loop else [])
-        self.store.end_turn(turn.id, turn.conversation_id, "error" if error else "done")
+        summary = {"conversationId": str(turn.conversation_id), "toolCalls": loop.tool_calls if loop else 0,
+                   "processingTime": round((time.perf_counter() - turn.started) * 1000)}
         if error:
-            last = turn.record("error", {"message": error})
+            turn.status, last = "error", turn.record("error", {"message": error})
+        elif turn.stop_requested and turn.scope.cancelled_caught:
+            turn.status, last = "stopped", turn.record("stopped", {**summary, "message": "Stopped."})
         else:
-            last = turn.record("done", {"conversationId": str(turn.conversation_id),
-                                        "toolCalls": loop.tool_calls if loop else 0,
-                                        "processingTime": round((time.perf_counter() - turn.started) * 1000)})
+            turn.status, last = "done", turn.record("done", summary)
+        self.store.end_turn(turn.id, turn.conversation_id, turn.status)
         await self.store.writer.sync()
         turn.publish(last)
         turn.finish()
@@ -223,19 +271,81 @@ class TurnHub:
                 turn.scope.cancel()
                 return
 
-    async def resume(self, session: Session, last_event_id: str) -> AsyncIterator[ChatEvent]:
-        """The rest of a turn after `Last-Event-ID`: from memory when it runs here, else from the database."""
+    async def resume(self, session: Session, last_event_id: str) -> AsyncIterator[ChatEvent] | None:
+        """The rest of a turn after `Last-Event-ID`: from memory when it runs here, else from the
+        database. None when there is nothing left to send: the turn ended at that event, or it is
+        unknown (someone else's turn reads the same, so its existence is not told)."""
         turn_id, seq = parse_event_id(last_event_id)
+        return await self._events(uuid.UUID(session.user_id), turn_id, seq)
+
+    async def _events(self, user_id: uuid.UUID, turn_id: uuid.UUID, after: int) -> AsyncIterator[ChatEvent] | None:
+        turn = self.live.get(turn_id)
+        if turn is not None and turn.user_id == user_id:
+            return self.follow(turn, after)
+        if turn is not None:
+            return None
+        row = await self.store.turn(turn_id)
+        if row is None or row.user_id != user_id:
+            return None
+        if row.status not in ("running", "stopping") and not await self.store.events_after(turn_id, after):
+            return None
+        return self._tail(turn_id, after, row.started_at)
+
+    async def active(self, session: Session, conversation_id: uuid.UUID) -> tuple[uuid.UUID, AsyncIterator[ChatEvent]] | None:
+        """The turn running in the user's conversation (here or on another replica), with all its
+        events from `start`; None when none runs."""
+        user_id = uuid.UUID(session.user_id)
+        live = next((t for t in self.live.values() if t.conversation_id == conversation_id and not t.finished), None)
+        turn_id = live.id if live else await self.store.running_turn_id(
+            conversation_id, younger_than=self.chat.chat_turn_timeout_seconds)
+        if turn_id is None:
+            return None
+        events = await self._events(user_id, turn_id, -1)
+        return (turn_id, events) if events is not None else None
+
+    async def stop(self, session: Session, turn_id: uuid.UUID) -> str:
+        """Stop the user's turn; answers the turn's status once it ended (or `stopping` when the
+        replica running it has not answered within `STOP_WAIT_SECONDS`). A turn already over is
+        left as it is. Someone else's turn is not found."""
         user_id = uuid.UUID(session.user_id)
         turn = self.live.get(turn_id)
         if turn is not None:
             if turn.user_id != user_id:
                 raise NotFound("Turn not found")
-            return self.follow(turn, seq)
+            turn.stop()
+            with anyio.move_on_after(STOP_WAIT_SECONDS):
+                while not turn.finished:
+                    await turn.next_events(len(turn.events) - 1)
+            return turn.status if turn.finished else "stopping"
         row = await self.store.turn(turn_id)
         if row is None or row.user_id != user_id:
             raise NotFound("Turn not found")
-        return self._tail(turn_id, seq, row.started_at)
+        if row.status != "running" and row.status != "stopping":
+            return row.status
+        await self.store.request_stop(turn_id)
+        with anyio.move_on_after(STOP_WAIT_SECONDS):
+            while True:
+                await anyio.sleep(STOP_POLL_SECONDS / 2)
+                row = await self.store.turn(turn_id)
+                if row is None or row.status not in ("running", "stopping"):
+                    break
+        return row.status if row is not None else "stopped"
+
+    async def _watch_stop_requests(self) -> None:
+        """Stop the turns running here that another replica was asked to stop."""
+        while True:
+            await anyio.sleep(STOP_POLL_SECONDS)
+            running = [t.id for t in self.live.values() if not t.finished and not t.stop_requested]
+            if not running:
+                continue
+            try:
+                asked = await self.store.stop_requested(running)
+            except Exception:
+                log.warning("could not read stop requests", exc_info=True)
+                continue
+            for turn_id in asked:
+                if (turn := self.live.get(turn_id)) is not None:
+                    turn.stop()
 
     async def _tail(self, turn_id: uuid.UUID, after: int, started_at: Any) -> AsyncIterator[ChatEvent]:
         """Poll the database for a turn another replica runs (or ran)."""

@@ -1,10 +1,12 @@
 """The MCP endpoint over streamable HTTP, as an ASGI app the REST application routes `/mcp` to.
 
 Stateless (a fresh SDK transport per request, JSON responses), so any replica
-can answer any request. Before the SDK sees a request, it passes two checks:
-a browser `Origin` must be the server's own (`ORDERPAY_PUBLIC_URL`) or listed,
-as the MCP spec requires against DNS rebinding (403 otherwise); and the bearer
-token must verify, exactly as for the REST API (401 otherwise).
+can answer any request; GET (a server-to-client stream) and DELETE (ending a
+session) have nothing to serve and answer 405 with `Allow: POST`. Before the
+SDK sees a request, it passes two checks: a browser `Origin` must be the
+server's own (`ORDERPAY_PUBLIC_URL`) or listed, as the MCP spec requires against
+DNS rebinding (403 otherwise); and the bearer token must verify, exactly as for
+the REST API (401 otherwise).
 """
 from __future__ import annotations
 
@@ -72,6 +74,13 @@ class McpApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             raise RuntimeError(f"the MCP endpoint serves HTTP, not {scope['type']}")
+        if scope["method"] not in ("POST", "OPTIONS"):
+            # Stateless: there is no session whose server-initiated messages a GET stream could carry,
+            # nor one to DELETE; the streamable HTTP transport lets a server answer 405 for both.
+            await _refuse(scope, send, 405, "method_not_allowed",
+                          f"{scope['method']} is not served here: this MCP endpoint is stateless, send requests "
+                          "with POST", allow="POST")
+            return
         headers = Headers(scope=scope)
         origin = headers.get("origin")
         if origin is not None and not self._origin_allowed(origin):
@@ -114,11 +123,14 @@ def route_mcp(app: Starlette, mcp_app: McpApp) -> None:
     app.router.routes.extend(discovery_routes(mcp_app.runtime.settings))
 
 
-async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str, *, challenge: str | None = None) -> None:
+async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str, *, challenge: str | None = None,
+                  allow: str | None = None) -> None:
     context = scope.get("state", {}).get("context")  # the REST app's request context, when routed from it
     body = json.dumps(error_body(status, message, code=code,
                                  request_id=getattr(context, "request_id", None))).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if allow is not None:
+        headers.append((b"allow", allow.encode()))
     if challenge is not None:
         headers.append((b"www-authenticate", challenge.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})

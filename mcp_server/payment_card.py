@@ -4,13 +4,14 @@ Hosts that support MCP Apps render it in a sandboxed iframe and hand it the tool
 result. Stripe.js cannot run in such an iframe, so the card does not take
 payments itself: its Pay button opens the hosted pay page (`payUrl`) through the
 host (`ui/open-link`), and its status line asks the server through the host
-(`tools/call getPaymentStatus`). It loads nothing from the network and writes
-data into the page as text only. Hosts without Apps show the tool's text, which
+(`tools/call refreshPayment`, a tool visible to the card only). It loads nothing
+from the network (its CSP declares no domains) and writes data into the page as
+text only. Hosts without Apps show the tool's text, which
 carries the same link.
 """
 from __future__ import annotations
 
-from mcp.server.apps import Apps
+from mcp.server.apps import Apps, ResourceCsp
 
 PAYMENT_CARD_URI = "ui://orderpay/payment-card.html"
 
@@ -114,7 +115,7 @@ PAYMENT_CARD_HTML = """<!doctype html>
     if (!action) return null;
     try {
       const result = await request("tools/call", {
-        name: "getPaymentStatus", arguments: { orderType: action.orderType, orderId: action.orderId },
+        name: "refreshPayment", arguments: { orderType: action.orderType, orderId: action.orderId },
       });
       const status = result && result.structuredContent;
       if (!status || result.isError) throw new Error("no status");
@@ -189,5 +190,8 @@ def payment_card_apps() -> Apps:
         title="Payment card",
         description="Shows a prepared payment with a Pay button that opens the hosted pay page.",
         prefers_border=True,
+        # Nothing to fetch or load: the host's default (most restrictive) policy is all it needs.
+        # Declared, so a host does not have to guess; the pay page opens outside, through the host.
+        csp=ResourceCsp(connect_domains=[], resource_domains=[]),
     )
     return apps

@@ -37,6 +37,7 @@ def payment_tools(runtime: Runtime) -> list[ToolSpec]:
     return [
         initiate_payment_tool(runtime, order_ref),
         payment_status_tool(runtime, order_ref),
+        payment_status_tool(runtime, order_ref, refresh=True),
         saved_cards_tool(runtime),
     ]
 
@@ -136,10 +137,15 @@ def initiate_payment_tool(runtime: Runtime, order_ref: type[BaseModel]) -> ToolS
     )
 
 
-def payment_status_tool(runtime: Runtime, order_ref: type[BaseModel]) -> ToolSpec:
+def payment_status_tool(runtime: Runtime, order_ref: type[BaseModel], *, refresh: bool = False) -> ToolSpec:
+    """`getPaymentStatus`, the model's: the payment as last recorded (read-only). With `refresh`,
+    `refreshPayment`, the payment card's: asks Stripe first and applies what it says; visible to
+    the card only (MCP Apps `visibility: ["app"]`), so a model never polls Stripe through it."""
+    read = runtime.payments.refresh_payment if refresh else runtime.payments.payment_state
+
     async def handler(session: Session, arguments: dict[str, Any]) -> CallToolResult:
         ref = parse_arguments(order_ref, arguments)
-        outcome = await runtime.payments.refresh_payment(session, ref.orderType, ref.orderId)
+        outcome = await read(session, ref.orderType, ref.orderId)
         found = runtime.app.find_object(ref.orderType)
         assert found is not None  # orderType is validated against the spec's order objects
         status_property = found[1].order.orderStatusProperty
@@ -161,15 +167,26 @@ def payment_status_tool(runtime: Runtime, order_ref: type[BaseModel]) -> ToolSpe
         return tool_result(text, data)
 
     nullable_text = {"type": ["string", "null"]}
+    fields = (f"`{PAYMENT_CONFIRMATION}` is pending, processing, paid or canceled; `orderStatus` is the order's own "
+              "status after the payment; `paymentStatus` is Stripe's (e.g. succeeded, requires_action).")
+    if refresh:
+        name, title = "refreshPayment", "Refresh payment"
+        description = ("Ask Stripe for the latest state of the payment of one of the signed-in user's orders, apply "
+                       f"it, and report it. Called by the payment card. {fields}")
+        # It writes what Stripe reports onto the order, the same whenever it is called.
+        annotations = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
+                                      open_world_hint=True)
+        meta: dict[str, Any] | None = {"ui": {"resourceUri": PAYMENT_CARD_URI, "visibility": ["app"]}}
+    else:
+        name, title = "getPaymentStatus", "Payment status"
+        description = ("Tell whether one of the signed-in user's orders is paid, as last recorded (Stripe's webhooks "
+                       "and the payment card keep it current). Use it after the user says they paid, or when they "
+                       f"ask about a payment. {fields}")
+        annotations, meta = READ_ONLY, None
     return ToolSpec(
-        name="getPaymentStatus",
-        title="Payment status",
-        description=(
-            "Tell whether one of the signed-in user's orders is paid, asking Stripe for the latest state of its "
-            "payment first. Use it after the user says they paid, or when they ask about a payment. "
-            f"`{PAYMENT_CONFIRMATION}` is pending, processing, paid or canceled; `orderStatus` is the order's own "
-            "status after the payment; `paymentStatus` is Stripe's (e.g. succeeded, requires_action)."
-        ),
+        name=name,
+        title=title,
+        description=description,
         input_schema=input_schema(order_ref),
         output_schema=object_schema({
             "orderType": {"type": "string"},
@@ -181,10 +198,9 @@ def payment_status_tool(runtime: Runtime, order_ref: type[BaseModel]) -> ToolSpe
             "paymentStatus": nullable_text,
             "statusLiteral": nullable_text,
         }),
-        # It writes what Stripe reports onto the order, the same whenever it is called.
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
-                                    open_world_hint=True),
+        annotations=annotations,
         handler=handler,
+        meta=meta,
     )
 
 

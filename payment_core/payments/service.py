@@ -543,6 +543,13 @@ class PaymentService:
             intent = await self.gateway.retrieve_intent(intent_id)  # it moved on meanwhile: take its real state
         await self._apply(payments, intent, "refreshed")
 
+    async def payment_state(self, session: Session, object_name: str, order_id: str) -> PaymentOutcome:
+        """The order and its payment as last recorded, without asking Stripe (a read: no writes)."""
+        payments = self.order_payments(object_name)
+        order = await payments.store.get(session, order_id)
+        record = await payments.records.get_by_query({"orderId": uuid.UUID(order["id"])})
+        return PaymentOutcome(order, self._result(payments, record, None, with_secret=False))
+
     async def refresh_payment(self, session: Session, object_name: str, order_id: str) -> PaymentOutcome:
         """Fetch the current intent from Stripe and apply it (seed 004's refresh API, for polling). An
         attempt whose answer was lost (no intent id yet) is looked up at Stripe by its metadata."""

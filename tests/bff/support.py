@@ -76,6 +76,9 @@ def stream_turn(client: httpx.Client, message: str | None, *, conversation_id: s
     frames: list[Frame] = []
     comments = 0
     with client.stream("POST", "/api/chat/stream", json=body, headers=headers) as response:
+        if response.status_code == 204:  # SSE's "stop reconnecting": nothing left of that turn
+            response.read()
+            return Stream(204, "", [], 0)
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
             response.read()
             return Stream(response.status_code, response.headers.get("content-type", ""),

@@ -41,7 +41,16 @@ def test_a_tool_call_runs_over_mcp_and_its_result_feeds_a_second_round(openai_se
     with openai_server.client("alice") as alice:
         stream = stream_turn(alice, "I want to pay my order")
 
-    assert collapsed(stream.names) == ["start", "text", "tool_start", "tool_executing", "tool_result", "text", "done"]
+    assert collapsed(stream.names) == ["start", "text", "tool_start", "tool_executing", "tool_result", "payment", "text",
+                                       "done"]
+    assert stream.first("payment").data == {
+        "id": f"payment-order-{order['id']}", "orderId": order["id"], "orderType": "order",
+        "serviceName": stream.first("tool_result").data["result"]["__frontendAction"]["serviceName"],
+        "amount": stream.first("tool_result").data["result"]["__frontendAction"]["amount"],
+        "amountMinor": stream.first("tool_result").data["result"]["__frontendAction"]["amountMinor"],
+        "currency": stream.first("tool_result").data["result"]["__frontendAction"]["currency"],
+        "description": stream.first("tool_result").data["result"]["__frontendAction"]["description"],
+        "status": "pending", "orderStatus": None}
     assert stream.first("tool_start").data["tool"] == "initiatePayment"
     assert stream.first("tool_executing").data["args"] == {"orderType": "order", "orderId": order["id"]}
     result = stream.first("tool_result").data

@@ -4,6 +4,7 @@ that never comes back has its turn cancelled cleanly."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import httpx
 
@@ -35,7 +36,7 @@ def test_a_finished_turn_is_replayed_from_storage(openai_server: LiveServer, mod
         replay = stream_turn(alice, None, last_event_id=whole.frames[0].id)
         nothing_left = stream_turn(alice, None, last_event_id=whole.frames[-1].id)
     assert replay.frames == whole.frames[1:]
-    assert nothing_left.frames == []
+    assert (nothing_left.status, nothing_left.frames) == (204, [])  # an EventSource stops reconnecting
 
 
 def test_a_turn_nobody_comes_back_for_is_cancelled(openai_server: LiveServer, model: ScriptedModel) -> None:
@@ -77,5 +78,7 @@ def test_someone_elses_turn_cannot_be_resumed(openai_server: LiveServer, model: 
     with openai_server.client("bob") as bob:
         refused = stream_turn(bob, None, last_event_id=whole.frames[0].id)
         malformed = stream_turn(bob, None, last_event_id="not-an-id")
-    assert refused.status == 404 and refused.frames[0].data["message"] == "Turn not found"
+        unknown = stream_turn(bob, None, last_event_id=f"{uuid.uuid4()}:0")
+    # Someone else's turn reads as an unknown one: nothing to resume, and its existence is not told.
+    assert (refused.status, refused.frames) == (204, []) == (unknown.status, unknown.frames)
     assert malformed.status == 400

@@ -26,7 +26,8 @@ async def test_tools_are_listed_with_schemas_annotations_and_the_payment_card(se
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert "io.modelcontextprotocol/ui" in (client.server_capabilities.extensions or {})
 
-    assert set(tools) == {list_name, get_name, create_name, "initiatePayment", "getPaymentStatus", "listSavedCards"}
+    assert set(tools) == {list_name, get_name, create_name, "initiatePayment", "getPaymentStatus", "refreshPayment",
+                          "listSavedCards"}
     for tool in tools.values():
         assert tool.title and tool.annotations is not None and tool.annotations.title == tool.title
         assert len(tool.description or "") > 100, tool.name
@@ -35,9 +36,10 @@ async def test_tools_are_listed_with_schemas_annotations_and_the_payment_card(se
 
     hints = {name: (t.annotations.read_only_hint, t.annotations.destructive_hint, t.annotations.idempotent_hint,
                     t.annotations.open_world_hint) for name, t in tools.items()}
-    assert hints[list_name] == hints[get_name] == hints["listSavedCards"] == (True, False, True, False)
+    assert hints[list_name] == hints[get_name] == hints["listSavedCards"] == hints["getPaymentStatus"] == \
+        (True, False, True, False)
     assert hints[create_name] == (False, False, False, False)
-    assert hints["getPaymentStatus"] == (False, False, True, True)
+    assert hints["refreshPayment"] == (False, False, True, True)  # asks Stripe and writes what it says
 
     listing = tools[list_name].input_schema["properties"]
     enum_fields = [name for name, f in obj.fields.items() if f.type == "enum"]
@@ -56,6 +58,10 @@ async def test_tools_are_listed_with_schemas_annotations_and_the_payment_card(se
     assert tools[get_name].input_schema["required"] == [obj.id_param]
     assert tools[get_name].input_schema["properties"][obj.id_param]["format"] == "uuid"
     assert tools["initiatePayment"].meta == {"ui": {"resourceUri": "ui://orderpay/payment-card.html"}}
+    # MCP Apps: the card's refresh is the card's alone; the model reads the status, read-only.
+    assert tools["refreshPayment"].meta == {"ui": {"resourceUri": "ui://orderpay/payment-card.html",
+                                                   "visibility": ["app"]}}
+    assert tools["getPaymentStatus"].meta is None
     assert tools["initiatePayment"].input_schema["properties"]["orderType"]["enum"] == [obj.name]
 
 
@@ -146,4 +152,4 @@ async def test_an_order_object_without_buyer_settable_fields_gets_no_create_tool
         names = [tool.name for tool in tool_specs(runtime)]
     finally:
         await runtime.close()
-    assert names == ["listOrders", "getOrder", "initiatePayment", "getPaymentStatus", "listSavedCards"]
+    assert names == ["listOrders", "getOrder", "initiatePayment", "getPaymentStatus", "refreshPayment", "listSavedCards"]

@@ -1,6 +1,6 @@
 """The MCP Apps payment card in Chromium, inside a sandboxed iframe of a page that plays the host:
 it renders a real initiatePayment result (as text, even a hostile listing title), opens the pay
-link through `ui/open-link` and asks the status through `tools/call getPaymentStatus`."""
+link through `ui/open-link` and asks the status through `tools/call refreshPayment` (its app-only tool)."""
 from __future__ import annotations
 
 import json
@@ -53,7 +53,7 @@ async def prepare(server: LiveServer) -> tuple[str, dict[str, Any], dict[str, An
         prepared = await alice.call_tool("initiatePayment", reference)
     await anyio.to_thread.run_sync(pay_in_the_trusted_ui, server, "clonesahibinden", reference["orderId"])
     async with mcp_client(server, "alice") as alice:
-        status = await alice.call_tool("getPaymentStatus", reference)
+        status = await alice.call_tool("refreshPayment", reference)
     dump = {"by_alias": True, "mode": "json", "exclude_none": True}
     return html, prepared.model_dump(**dump), status.model_dump(**dump)
 
@@ -96,7 +96,7 @@ def test_the_card_shows_the_payment_opens_the_pay_page_and_reports_the_status(li
         expect(card.locator("#status")).to_have_text("Paid. Thank you!")
         expect(card.locator("#pay")).to_be_hidden()
         calls = [m["params"] for m in page.evaluate("window.sent") if m.get("method") == "tools/call"]
-        assert calls[0] == {"name": "getPaymentStatus",
+        assert calls[0] == {"name": "refreshPayment",
                             "arguments": {"orderType": "listing", "orderId": action["orderId"]}}
     finally:
         page.close()

@@ -106,9 +106,11 @@ async def test_the_payment_card_is_an_mcp_apps_resource(airbnb: LiveServer) -> N
         listed = {str(resource.uri): resource for resource in (await client.list_resources()).resources}
         assert listed[PAYMENT_CARD_URI].mime_type == "text/html;profile=mcp-app"
         contents = (await client.read_resource(PAYMENT_CARD_URI)).contents
+    # Its CSP: it connects to nothing and loads nothing (the pay page opens outside, through the host).
+    assert contents[0].meta == {"ui": {"prefersBorder": True, "csp": {"connectDomains": [], "resourceDomains": []}}}
     assert len(contents) == 1 and contents[0].mime_type == "text/html;profile=mcp-app"
     html = contents[0].text
-    for needed in ("ui/initialize", "ui/notifications/tool-result", "ui/open-link", "getPaymentStatus", "__frontendAction"):
+    for needed in ("ui/initialize", "ui/notifications/tool-result", "ui/open-link", "refreshPayment", "__frontendAction"):
         assert needed in html
     # It loads nothing from the network and never writes data as markup.
     assert "<script src" not in html and "innerHTML" not in html and "fetch(" not in html

@@ -20,6 +20,7 @@ const state = {
   api: null,
   conversationId: null,
   streaming: null, // the AbortController of the turn in flight
+  turnId: null, // that turn's id, from its `start` event: what Stop sends the server
   paymentReturn: null, // {orderId, clientSecret, redirectStatus} after a 3-D Secure redirect
 };
 
@@ -183,12 +184,16 @@ function newConversation() {
 
 function setStreaming(controller) {
   state.streaming = controller;
+  if (!controller) state.turnId = null;
   byId("stop").hidden = !controller;
   byId("send").disabled = Boolean(controller);
 }
 
 function stopStreaming() {
-  if (state.streaming) state.streaming.abort();
+  if (!state.streaming) return;
+  // Dropping the connection alone would leave the turn running for the resume grace period.
+  if (state.turnId) state.api.stopTurn(state.turnId).catch(() => {});
+  state.streaming.abort();
 }
 
 async function send(message, answer = null) {
@@ -219,6 +224,11 @@ async function send(message, answer = null) {
       ended = true;
       turn.error(data.message || "The assistant failed to answer.", retry);
     },
+    stopped: () => {
+      ended = true;
+      turn.finish("stopped");
+      turn.element.querySelector(".segments").append(el("p", { className: "hint" }, "Stopped."));
+    },
   };
   let lastEventId = null;
   try {
@@ -229,6 +239,7 @@ async function send(message, answer = null) {
           signal: controller.signal,
           onEvent: (type, data, id) => {
             if (id) lastEventId = id;
+            if (type === "start" && id) state.turnId = id.split(":")[0];
             const handle = handlers[type];
             if (handle) handle(data);
             turn.element.scrollIntoView({ block: "end" });

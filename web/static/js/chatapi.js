@@ -30,6 +30,7 @@ export function chatApi(token, { onUnauthorized } = {}) {
       return answer.conversation || answer;
     },
     deleteConversation: (id) => call("DELETE", `/api/chat/conversations/${encodeURIComponent(id)}`),
+    stopTurn: (turnId) => call("POST", `/api/chat/turns/${encodeURIComponent(turnId)}/stop`),
 
     /**
      * One turn: POSTs the message, calls `onEvent(type, data, id)` for each SSE event.
@@ -50,6 +51,10 @@ export function chatApi(token, { onUnauthorized } = {}) {
       } catch (error) {
         if (error.name === "AbortError") throw error;
         throw new SystemError("The assistant could not be reached. Check the connection and try again.");
+      }
+      if (response.status === 204) {
+        // Nothing left of that turn to resume (SSE's "stop"): say so rather than retry.
+        throw new SystemError("The answer is no longer available. Please ask again.", 204);
       }
       if (!response.ok) {
         const json = await response.json().catch(() => null);
