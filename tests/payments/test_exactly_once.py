@@ -9,6 +9,7 @@ is patched.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -150,6 +151,46 @@ def test_a_stale_quote_is_refused_with_the_current_amount_and_charges_nothing(se
     paid = ok(pay_with_quote(alice, order["id"], card["paymentMethodId"], stale["currentQuote"]))
     assert paid["order"]["_paymentConfirmation"] == "paid"
     assert charged(server, order["id"]) == [(90000, "usd")]
+
+
+def test_an_amount_change_racing_the_pay_click_never_charges_other_than_the_order_shows(
+        server: LiveServer, alice: Buyer) -> None:
+    """The buyer's other tab changes the amount at the very moment Pay is clicked: either the change
+    wins (the quote is stale: 409, nothing charged) or the payment does (the change is a 409) — never
+    a charge of one amount on an order that shows another."""
+    card = alice.save_card(VISA)
+    for _ in range(4):
+        order = alice.create_order(totalAmount=1000)
+        shown = quote_of(server, alice, order["id"])
+        barrier = threading.Barrier(2)
+        answers: dict[str, Any] = {}
+
+        def change() -> None:
+            with server.client("alice") as http:
+                barrier.wait()
+                answers["change"] = http.patch(f"{alice.app.prefix}/v1/{alice.app.plural}/{order['id']}",
+                                               json={"totalAmount": 5000})
+
+        def pay() -> None:
+            with server.client("alice") as http:
+                barrier.wait()
+                answers["pay"] = http.patch(f"{alice.app.start}/{order['id']}", json={"paymentUserParams": {
+                    "paymentMethodId": card["paymentMethodId"], "quote": shown}})
+
+        threads = [threading.Thread(target=change), threading.Thread(target=pay)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        after = alice.order(order["id"])
+        outcome = (answers["change"].status_code, answers["pay"].status_code)
+        if outcome == (409, 200):
+            assert after["_paymentConfirmation"] == "paid" and charged(server, order["id"]) == [(1000, "usd")]
+        else:
+            assert outcome == (200, 409), [a.text for a in answers.values()]
+            assert answers["pay"].json()["errCode"] == "stale_quote"
+            assert after["totalAmount"] == 5000 and intents_of(server, order["id"]) == []
+        assert after["totalAmount"] == 1000 or after["_paymentConfirmation"] != "paid"
 
 
 def test_a_quote_that_is_not_a_quote_is_a_400(server: LiveServer, alice: Buyer) -> None:

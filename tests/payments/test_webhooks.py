@@ -390,3 +390,30 @@ def test_a_second_charge_for_a_paid_order_is_refunded_logged_and_published(
     assert post_webhook(store, body, path=WEBHOOK).status_code == 200
     assert len(stripe_api(store).v1.refunds.list(params={"payment_intent": second.id}).data) == 1
     assert len(outbox(store, table.c.topic == app.topic("autorefunded"))) == 1
+
+
+def test_a_succeeded_intent_for_other_terms_never_marks_the_order_paid_and_is_refunded(
+        store: LiveServer, alice: Buyer, app: OrderApp) -> None:
+    """An intent carrying the order's metadata but not its attempt's amount (someone else's call, a
+    tampered integration) succeeds at Stripe: the webhook must not mark the order paid for it."""
+    card = alice.save_card(THREE_DS)
+    order = alice.create_order(totalAmount=2500)
+    started = ok(alice.pay(order["id"], card["paymentMethodId"]))["paymentResult"]
+    assert started["paymentStatus"] == "requires_action"
+
+    visa = alice.save_card(VISA)
+    other = stripe_api(store).v1.payment_intents.create(params={
+        "amount": 100, "currency": "usd", "customer": visa["customerId"], "payment_method": visa["paymentMethodId"],
+        "payment_method_types": ["card"], "confirm": True,
+        "metadata": {"orderpayApp": app.codename, "orderpayObject": app.name, "orderId": order["id"], "orderpayAttempt": "1"},
+    })
+    assert other.status == "succeeded"
+    webhooks_settled(store, other.id)
+
+    assert alice.order(order["id"])["_paymentConfirmation"] != "paid"
+    assert alice.payment_record(order["id"])["paymentId"] == started["paymentId"]
+    refunds = stripe_api(store).v1.refunds.list(params={"payment_intent": other.id}).data
+    assert [(r.amount, r.status) for r in refunds] == [(100, "succeeded")]
+    table = store.runtime.payments.outbox
+    [event] = outbox(store, table.c.topic == app.topic("autorefunded"), table.c.key == order["id"])
+    assert event["payload"]["reason"] == "terms_mismatch"
