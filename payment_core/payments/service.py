@@ -419,9 +419,10 @@ class PaymentService:
             if record is None:  # the first attempt creates the record already claimed
                 try:
                     async with self.db.engine.begin() as conn:
+                        created = await payments.records.create({"orderId": order_uuid, "ownerId": user, "_owner": user,
+                                                                 **claim(1)}, conn=conn)
                         await self._lock_terms(conn, payments, summary)
-                        return await payments.records.create({"orderId": order_uuid, "ownerId": user, "_owner": user,
-                                                              **claim(1)}, conn=conn)
+                        return created
                 except IntegrityError:
                     continue  # created by a concurrent click; read it again
             if record["statusLiteral"] == "success" or summary.order.get(PAYMENT_CONFIRMATION) == "paid":
@@ -444,11 +445,11 @@ class PaymentService:
                 await self._cancel_abandoned(payments, record["paymentId"])
                 continue  # the record moved on: decide again on what it is now
             async with self.db.engine.begin() as conn:
-                await self._lock_terms(conn, payments, summary)
                 statement, where = payments.records.update_where(
                     {"id": uuid.UUID(record["id"]), "recordVersion": record["recordVersion"]})
                 row = (await conn.execute(statement, {**claim(record["attempt"] + 1), "updatedAt": utcnow(), **where})).first()
                 if row is not None:
+                    await self._lock_terms(conn, payments, summary)
                     claimed = payments.records.to_api(row)
                     await write_event(conn, self.outbox, f"{payments.records.topic}-updated", {"record": claimed},
                                       key=claimed["id"])
@@ -456,7 +457,9 @@ class PaymentService:
         raise Conflict("this order's payment is changing right now; try again")
 
     async def _lock_terms(self, conn: AsyncConnection, payments: OrderPayments, summary: CheckoutSummary) -> None:
-        """Lock the order for the claim and check it still has the terms the buyer is paying."""
+        """Lock the order for the claim and check it still has the terms the buyer is paying; raising
+        rolls the claim back. Called after the claim's write to the payment record: record, then
+        order, the order in which transitions lock them too (no deadlock between the two)."""
         row = (await conn.execute(payments.store.lock_row_by_id, {"row_id": uuid.UUID(summary.order["id"])})).first()
         if row is None or not row.isActive:
             raise NotFound()
