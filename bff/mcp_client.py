@@ -29,6 +29,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, DiscoverResult, Tool
 
+from payment_core import metrics
 from bff import scrub
 from bff.settings import McpServerConfig
 
@@ -315,6 +316,13 @@ class ToolSession:
     async def call(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
         """Call a tool by its catalog name. Never raises for the tool's or the server's failures:
         they become a failed outcome, which the model reads and can explain."""
+        started = time.perf_counter()
+        outcome = await self._call(name, arguments)
+        # A name the model made up is no tool: one label for all of them keeps the metric bounded.
+        metrics.tool_call(name if self.find(name) else "(unknown)", outcome.ok, time.perf_counter() - started)
+        return outcome
+
+    async def _call(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
         tool = self.find(name)
         if tool is None:
             return ToolOutcome.failed(f"there is no tool named {name!r}")

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
         description="Scopes an MCP client asks the issuer for (comma-separated), published as scopes_supported.",
     )
 
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token Prometheus sends to read /metrics; without it, production serves no /metrics on the main port.",
+    )
+    metrics_address: str | None = Field(
+        None, description="host:port of a separate listener for /metrics (e.g. 127.0.0.1:9464); the main port then serves none.",
+    )
+
     max_body_bytes: int = Field(1_048_576, gt=0, description="Requests with a larger body get 413.")
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="Structured JSON log lines (false: plain text).")
@@ -100,6 +107,16 @@ class Settings(BaseSettings):
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:9464")
         return value
 
     @field_validator("data_dir")

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from payment_core import metrics
 from payment_core.api.envelope import error_body
 from payment_core.api.objects import read_json_object
 from payment_core.errors import BadInput, OrderPayError
@@ -106,8 +107,9 @@ def pay_api_router(runtime: Runtime, grants: PayGrants) -> APIRouter:
             # Bound to the price just checked against the link: a change in between is a 409, not a charge.
             params = {**params, "quote": summary.quote}
         # Without the buyer's session: a card typed on the page only, charged once, never saved.
-        outcome = await payments.start_payment(session, grant.object_name, grant.order_id, params,
-                                               one_off_card=not signed_in)
+        with metrics.payment_start(runtime.app.codename, grant.object_name):
+            outcome = await payments.start_payment(session, grant.object_name, grant.order_id, params,
+                                                   one_off_card=not signed_in)
         return await outcome_body(grant, outcome)
 
     async def refresh(grant: PayGrant, session: Session, _: Request, __: bool) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from payment_core.api.auth import auth_router
 from payment_core.api.demo import demo_router
 from payment_core.api.errors import install_error_handlers
 from payment_core.api.health import health_router
+from payment_core.api.metrics import metrics_listener, metrics_router
 from payment_core.api.middleware import BodyLimitMiddleware, CaseInsensitivePaths, RequestContextMiddleware
 from payment_core.api.objects import object_router
 from payment_core.api.payments import card_router, config_router, payment_router, service_payment_router
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(runtime.running())
+            await stack.enter_async_context(metrics_listener(runtime))
             if sandbox is not None:  # a mounted app gets no lifespan of its own
                 await stack.enter_async_context(sandbox.state.sandbox.running())
             yield
@@ -42,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    routers = [health_router(), auth_router(runtime), config_router(),
+    routers = [health_router(), metrics_router(runtime), auth_router(runtime), config_router(),
                *(object_router(s, spec.version) for s in runtime.stores.values())]
     payments = runtime.payments
     for service in {service.name: service for service, _ in spec.order_objects()}.values():

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from payment_core import metrics
 from payment_core.api.auth import context_of, current_session
 from payment_core.api.envelope import ok_envelope
 from payment_core.api.objects import read_json_object
@@ -72,7 +73,8 @@ def payment_router(service: ServiceSpec, payments: PaymentService, order: OrderP
                   summary=f"Pay for a {name} with a saved card: create and confirm a Stripe PaymentIntent")
     async def start(request: Request, object_id: str = order_id, session: Session = Depends(current_session)) -> JSONResponse:
         body = await read_json_object(request)
-        outcome = await payments.start_payment(session, name, object_id, body.get("paymentUserParams"))
+        with metrics.payment_start(payments.app.codename, name):
+            outcome = await payments.start_payment(session, name, object_id, body.get("paymentUserParams"))
         return respond(request, "update", name, {name: outcome.order, "paymentResult": outcome.payment_result})
 
     @router.patch(f"/refresh{lower}payment/{{{obj.id_param}}}",
@@ -84,8 +86,8 @@ def payment_router(service: ServiceSpec, payments: PaymentService, order: OrderP
     @router.post(f"/callback{lower}payment/{{{obj.id_param}}}",
                  summary=f"Stripe webhook for one {name} (signed; no bearer token)")
     async def callback(request: Request, object_id: str = order_id) -> JSONResponse:
-        outcome = await payments.handle_webhook(await request.body(), request.headers.get("stripe-signature"),
-                                                expected=(name, object_id))
+        outcome = await metrics.webhook_delivery(payments.handle_webhook(
+            await request.body(), request.headers.get("stripe-signature"), expected=(name, object_id)))
         return JSONResponse({"status": "OK", "message": "Webhook processed successfully", "eventId": outcome.event_id,
                              "result": outcome.status})
 
@@ -142,7 +144,8 @@ def service_payment_router(service: ServiceSpec, payments: PaymentService, app_v
 
     @router.post("/stripe-webhook", summary="The service's Stripe webhook endpoint (signed; no bearer token)")
     async def webhook(request: Request) -> JSONResponse:
-        outcome = await payments.handle_webhook(await request.body(), request.headers.get("stripe-signature"))
+        outcome = await metrics.webhook_delivery(
+            payments.handle_webhook(await request.body(), request.headers.get("stripe-signature")))
         return JSONResponse({"status": "OK", "eventId": outcome.event_id, "result": outcome.status})
 
     def respond(request: Request, action: str, data_name: str, payload: dict[str, Any], rows: int = 1) -> JSONResponse:

@@ -12,6 +12,7 @@ from typing import Any
 
 import stripe
 
+from payment_core import metrics
 from payment_core.errors import BadInput, Conflict, OrderPayError
 
 log = logging.getLogger("orderpay.stripe")
@@ -120,7 +121,7 @@ class StripeGateway:
 
     async def _call(self, awaitable: Any) -> dict[str, Any]:
         try:
-            result = await awaitable
+            result = await metrics.stripe_call(_operation(awaitable), awaitable, outcome_of=lambda exc: type(exc).__name__)
         except stripe.CardError as exc:
             error = exc.error
             intent = getattr(error, "payment_intent", None) if error else None
@@ -144,3 +145,9 @@ class StripeGateway:
             log.warning("Stripe unavailable", extra={"reason": str(exc._message), "status": exc.http_status})
             raise PaymentGatewayUnavailable("the payment provider is unavailable; nothing was charged twice, try again") from None
         return result.to_dict()
+
+
+def _operation(awaitable: Any) -> str:
+    """`PaymentIntent.create` for the SDK's `PaymentIntentService.create_async` coroutine: the metrics label."""
+    name = getattr(awaitable, "__qualname__", "") or "unknown"
+    return name.replace("Service.", ".").removesuffix("_async")

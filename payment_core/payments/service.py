@@ -22,6 +22,7 @@ from sqlalchemy import MetaData, Table, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payment_core import metrics
 from payment_core.db import Database
 from payment_core.errors import BadInput, Conflict, Forbidden, NotFound, OrderPayError, PaymentRequired
 from payment_core.events import Topics, outbox_table, write_event, write_events
@@ -651,6 +652,8 @@ class PaymentService:
                 record = await payments.records.get_by_query({"orderId": order_id}, conn=conn)
                 row = (await conn.execute(payments.store.row_by_id, {"row_id": order_id})).first()
                 order = payments.store.to_api(row) if row else {}
+        if transition is not None:  # committed: count it (once: the transition is a conditional update)
+            metrics.payment_transition(self.app.codename, payments.name, transition.record["statusLiteral"])
         if transition is None and intent["status"] == "succeeded" and not (
                 record is not None and record["paymentId"] == intent["id"] and record["statusLiteral"] == "success"):
             # Money taken that pays for nothing: a second charge of a paid order, or not the attempt's terms.
