@@ -45,7 +45,8 @@ WEBHOOKS = Counter("orderpay_webhook_deliveries", "Stripe webhook deliveries by 
                    "webhook_rejected, webhook_not_ready, failed).", ["outcome"], registry=REGISTRY)
 RECONCILER_SWEEPS = Counter("orderpay_reconciler_sweeps", "Sweeps of the reconciler over payments whose outcome is unknown.",
                             ["app"], registry=REGISTRY)
-RECONCILER_RECOVERED = Counter("orderpay_reconciler_recovered", "Payments whose unknown outcome a reconciler sweep settled.",
+RECONCILER_RECOVERED = Counter("orderpay_reconciler_recovered", "Unfinished payments a reconciler sweep claimed and applied "
+                               "Stripe's answer to.",
                                ["app"], registry=REGISTRY)
 CHAT_TURNS_STARTED = Counter("orderpay_chat_turns_started", "Chat turns started.", registry=REGISTRY)
 CHAT_TURN_SECONDS = Histogram("orderpay_chat_turn_seconds", "Chat turns finished: duration by outcome (done, error, canceled).",

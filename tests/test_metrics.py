@@ -38,7 +38,7 @@ def total(samples: Samples, name: str, **labels: str) -> float:
 
 @pytest.fixture(scope="module")
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    yield from payment_server(request, tmp_path_factory, "sqlite", "store")
+    yield from payment_server(request, tmp_path_factory, "sqlite", "store", reconcile_interval_seconds=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +104,12 @@ def test_a_declined_card_counts_as_a_failed_payment(server: LiveServer, app: Ord
             before, "orderpay_stripe_request_seconds_count", **declined) + 1
     finally:
         bob.close()
+
+
+def test_the_reconcilers_sweeps_are_counted(server: LiveServer) -> None:
+    before = value(scrape(server.base_url), "orderpay_reconciler_sweeps_total", app="store")
+    eventually(lambda: value(scrape(server.base_url), "orderpay_reconciler_sweeps_total", app="store") >= before + 2,
+               message="the reconciler's passes (every 0.2 s) were not counted")
 
 
 def test_development_serves_metrics_to_loopback_without_a_token(server: LiveServer) -> None:

@@ -614,7 +614,7 @@ class PaymentService:
         """The reconciler's loop, one per process (the runtime starts it)."""
         while True:
             try:
-                await self.reconcile(older_than=older_than)
+                metrics.reconciler_sweep(self.app.codename, await self.reconcile(older_than=older_than))
             except Exception:  # never let one bad pass stop recovery
                 log.exception("payment reconciliation pass failed")
             await asyncio.sleep(interval)
