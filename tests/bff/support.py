@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,7 +133,16 @@ class Fail:
     mid_stream: bool = False
 
 
-Step = Say | Call | Pause | Fail
+@dataclass(frozen=True)
+class Until:
+    """Hold the stream until `done()` is true (checked every 20 ms; at most `timeout` seconds):
+    what the model is doing while something else happens, such as the buyer paying."""
+
+    done: Callable[[], bool]
+    timeout: float = 20.0
+
+
+Step = Say | Call | Pause | Until | Fail
 
 
 @dataclass
@@ -163,6 +172,12 @@ async def _play(model: ScriptedModel, frames: AsyncIterator[bytes]) -> AsyncIter
     except asyncio.CancelledError:
         model.disconnects += 1
         raise
+
+
+async def _until(step: Until) -> None:
+    deadline = asyncio.get_running_loop().time() + step.timeout
+    while not step.done() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
 
 
 def _error_response(status: int) -> Response:
@@ -200,6 +215,8 @@ def openai_app(model: ScriptedModel) -> Starlette:
                     calls += 1
                 elif isinstance(step, Pause):
                     await asyncio.sleep(step.seconds)
+                elif isinstance(step, Until):
+                    await _until(step)
                 elif isinstance(step, Fail):
                     yield f"data: {json.dumps({'error': {'message': 'scripted failure', 'type': 'server_error'}})}\n\n".encode()
                     return
@@ -249,6 +266,8 @@ def anthropic_app(model: ScriptedModel) -> Starlette:
                     index += 1
                 elif isinstance(step, Pause):
                     await asyncio.sleep(step.seconds)
+                elif isinstance(step, Until):
+                    await _until(step)
                 elif isinstance(step, Fail):
                     yield event("error", {"error": {"type": "overloaded_error", "message": "scripted failure"}})
                     return

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.bff.support import Call, Say, ScriptedModel, new_order
+from tests.bff.support import Call, Pause, Say, ScriptedModel, Until, new_order
 from tests.frontends.conftest import drive
-from tests.frontends.test_ai_sdk import order_type
+from tests.frontends.test_ai_sdk import BuyerPaysMeanwhile, order_type
 from tests.support import LiveServer
 
 
@@ -15,9 +15,12 @@ def test_an_ag_ui_agent_runs_a_turn_with_the_pay_card(chat_server: LiveServer, m
                                                        node_clients: Path) -> None:
     order = new_order(chat_server, "alice")
     kind = order_type(chat_server)
+    # The buyer pays in the trusted UI while the run is still going.
+    buyer = BuyerPaysMeanwhile(chat_server, model, order["id"])
     model.replies = [[Say("Preparing it."), Call("initiatePayment", {"orderType": kind, "orderId": order["id"]})],
-                     [Say("Click Pay on the card.")]]
+                     [Say("Click Pay on the card."), Until(buyer.paid), Pause(0.5)]]
     seen = drive(node_clients, chat_server, "alice", "agUiRun", threadId="ag-thread-1", runId="run-1", text="pay it")
+    buyer.join()
 
     types = [event["type"] for event in seen["events"]]
     assert types[:2] == ["RUN_STARTED", "CUSTOM"] and types[-1] == "RUN_FINISHED"
@@ -40,9 +43,14 @@ def test_an_ag_ui_agent_runs_a_turn_with_the_pay_card(chat_server: LiveServer, m
     assert result["toolCallId"] == call["id"] and shown["success"] is True
     assert shown["result"]["__frontendAction"]["orderId"] == order["id"]
 
-    # The payment's state, as STATE_SNAPSHOT put it in the agent's state.
+    # The payment's state: STATE_SNAPSHOT put it in the agent's state (pending), a STATE_DELTA updated it.
+    snapshot = next(event for event in seen["events"] if event["type"] == "STATE_SNAPSHOT")
+    (prepared,) = snapshot["snapshot"]["payments"].values()
+    assert (prepared["orderId"], prepared["status"]) == (order["id"], "pending")
+    assert "payUrl" not in prepared
+    assert [t for t in types if t.startswith("STATE")] == ["STATE_SNAPSHOT", "STATE_DELTA"]
     (payment,) = seen["state"]["payments"].values()
-    assert (payment["orderId"], payment["status"]) == (order["id"], "pending")
+    assert (payment["orderId"], payment["status"]) == (order["id"], "paid")
     assert seen["result"]["conversationId"] == turn["value"]["conversationId"]
 
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from payment_core.spec import load_app
-from tests.bff.support import Call, Pause, Say, ScriptedModel, new_order, pay_in_the_trusted_ui, stream_turn
+from tests.bff.support import Call, Pause, Say, ScriptedModel, Until, new_order, pay_in_the_trusted_ui, stream_turn
 from tests.frontends.conftest import drive
 from tests.support import LiveServer
 
@@ -20,26 +19,44 @@ def order_type(server: LiveServer) -> str:
     return load_app(server.settings.app).spec.order_objects()[0][1].name
 
 
-def when_the_model_is_asked_again(model: ScriptedModel, then: Any) -> threading.Thread:
-    """Run `then` once the model got its second request (the tool's result is back), in a thread."""
-    def wait() -> None:
-        deadline = time.monotonic() + 20
-        while len(model.requests) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        then()
-    thread = threading.Thread(target=wait)
-    thread.start()
-    return thread
+class BuyerPaysMeanwhile:
+    """The buyer paying in the trusted UI (over REST, in a thread) once the model is asked again
+    (the payment card is out), while the model's next answer waits at `Until(self.paid)`."""
+
+    def __init__(self, server: LiveServer, model: ScriptedModel, order_id: str) -> None:
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._pay, args=(server, model, order_id))
+        self.thread.start()
+
+    def paid(self) -> bool:
+        return self.done.is_set()
+
+    def _pay(self, server: LiveServer, model: ScriptedModel, order_id: str) -> None:
+        try:
+            deadline = time.monotonic() + 20
+            while len(model.requests) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            pay_in_the_trusted_ui(server, "alice", order_id)
+        except BaseException as exc:  # reported by join()
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def test_use_chat_reads_a_turn_with_the_pay_card_and_the_payment_as_it_is_paid(
         chat_server: LiveServer, model: ScriptedModel, node_clients: Path) -> None:
     order = new_order(chat_server, "alice")
     kind = order_type(chat_server)
-    model.replies = [[Say("Let me prepare that."), Call("initiatePayment", {"orderType": kind, "orderId": order["id"]})],
-                     [Say("Click Pay on the card."), Pause(1.5), Say("Thanks!")]]
     # The buyer pays in the trusted UI while the assistant is still writing its answer.
-    buyer = when_the_model_is_asked_again(model, lambda: pay_in_the_trusted_ui(chat_server, "alice", order["id"]))
+    buyer = BuyerPaysMeanwhile(chat_server, model, order["id"])
+    model.replies = [[Say("Let me prepare that."), Call("initiatePayment", {"orderType": kind, "orderId": order["id"]})],
+                     [Say("Click Pay on the card."), Until(buyer.paid), Pause(0.5), Say("Thanks!")]]
     seen = drive(node_clients, chat_server, "alice", "aiTurn", chatId="shop-chat-1", text="pay my order")
     buyer.join()
 
@@ -146,3 +163,24 @@ def test_a_bad_ai_sdk_request_changes_nothing(chat_server: LiveServer, model: Sc
     assert empty.status_code == 400 and "needs text" in empty.json()["message"]
     assert signed_out.status_code == 401
     assert model.requests == [] and all(c["title"] != "hi" for c in listed)
+
+
+def test_stop_reaches_a_turn_running_on_another_replica(chat_server: LiveServer, model: ScriptedModel) -> None:
+    model.replies = [[Say("Starting."), Pause(8), Say("Never said.")]]
+    replica = LiveServer.start(chat_server.settings, chat_server.factory)  # same database, same signing key
+    try:
+        with chat_server.client("alice") as alice:
+            with alice.stream("POST", "/api/chat/stream", json={"message": "a slow job"}) as response:
+                lines = response.iter_lines()
+                turn_id = next(line for line in lines if line.startswith("id:")).split(":", 1)[1].strip().split(":")[0]
+                with httpx.Client(base_url=replica.base_url, timeout=30,
+                                  headers={"Authorization": f"Bearer {chat_server.token('alice')}"}) as elsewhere:
+                    asked = time.monotonic()
+                    answer = elsewhere.post(f"/api/chat/turns/{turn_id}/stop")
+                    took = time.monotonic() - asked
+                rest = list(lines)
+    finally:
+        replica.stop()
+    assert answer.status_code == 200 and answer.json() == {"turnId": turn_id, "status": "stopped"}
+    assert took < 2.5  # the running replica looks for stop requests every 0.5 s
+    assert "event: stopped" in rest and "Never said." not in "\n".join(rest)
