@@ -85,6 +85,7 @@ def initiate_payment_tool(runtime: Runtime, order_ref: type[BaseModel]) -> ToolS
             "version": {"type": "string", "description": "Binds the payment to these terms."},
         }), "description": "What the buyer is shown; the card sends it back with start payment "
                            "(paymentUserParams.quote), which refuses it with 409 once the order changed."},
+        "summary": {"type": ["string", "null"], "description": "What the buyer reads on the payment card."},
         "payUrl": {"type": "string", "format": "uri", "description": "The hosted pay page of this one order."},
         "payUrlExpiresAt": {"type": "string", "format": "date-time"},
     })
@@ -108,6 +109,7 @@ def initiate_payment_tool(runtime: Runtime, order_ref: type[BaseModel]) -> ToolS
             "currency": summary.currency,
             "description": summary.description,
             "quote": summary.quote,
+            "summary": summary.display_summary,  # the buyer's words for the order (spec displaySummary), or null
             "payUrl": pay_url,
             "payUrlExpiresAt": iso(datetime.fromtimestamp(int(now) + ttl, timezone.utc)),
         }

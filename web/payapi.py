@@ -81,6 +81,7 @@ def pay_api_router(runtime: Runtime, grants: PayGrants) -> APIRouter:
             "status": "OK", "statusCode": "200", "orderType": summary.object_name, "serviceName": summary.service_name,
             "statusProperty": status_property(grant),
             "amount": json_number(summary.amount), "currency": summary.currency, "description": summary.description,
+            "summary": summary.display_summary,
             "order": visible_order(grant, summary.order), "expiresAt": grant.expires_at,
             # what this page may offer: saved cards only to the signed-in buyer, else a card typed here
             "savedCards": signed_in,

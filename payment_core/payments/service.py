@@ -27,6 +27,7 @@ from payment_core.db import Database
 from payment_core.errors import BadInput, Conflict, Forbidden, NotFound, OrderPayError, PaymentRequired
 from payment_core.events import Topics, outbox_table, write_event, write_events
 from payment_core.identity import Session
+from payment_core.mscript import MScriptError
 from payment_core.objects import ObjectStore, iso, utcnow
 from payment_core.payments.gateway import CardDeclined, StripeGateway, StripeRefused
 from payment_core.payments.money import json_number, normalize_currency, to_major_units, to_minor_units
@@ -78,6 +79,7 @@ class CheckoutSummary:
     currency: str  # upper-case ISO code
     description: str
     amount_minor: int
+    display_summary: str | None = None  # the spec's displaySummary: what the buyer reads (not sent to Stripe)
 
     @property
     def version(self) -> str:
@@ -191,6 +193,9 @@ class PaymentService:
             raise NotFound("paymentMethodId: no such payment method", field="paymentMethodId")
         if method.get("type") != "card" or not method.get("card"):
             raise BadInput("paymentMethodId: only cards can be saved", field="paymentMethodId")
+        same_card = await self._saved_card_with_fingerprint(user, (method["card"] or {}).get("fingerprint"))
+        if same_card is not None and same_card["paymentMethodId"] != pm_id and _usable(same_card):
+            return same_card  # the same card (Stripe's fingerprint) typed again: listed once, not attached twice
         if not attached_to:
             method = await self._attach(session, pm_id, customer_id)
             customer_id = method.get("customer") or customer_id
@@ -229,6 +234,12 @@ class PaymentService:
             refused.code = declined.code or refused.code  # the envelope's errCode: Stripe's code
             raise refused from None
 
+    async def _saved_card_with_fingerprint(self, user: uuid.UUID, fingerprint: str | None) -> dict[str, Any] | None:
+        if not fingerprint:
+            return None
+        saved = await self.methods.list_by_query({"userId": user}, newest_first=False)
+        return next((card for card in saved if (card.get("cardInfo") or {}).get("fingerprint") == fingerprint), None)
+
     async def delete_payment_method(self, session: Session, payment_method_id: Any) -> dict[str, Any]:
         pm_id = _stripe_id(payment_method_id, "pm_", "paymentMethodId")
         record = await self.methods.get_by_query({"paymentMethodId": pm_id, "userId": uuid.UUID(session.user_id)})
@@ -238,6 +249,19 @@ class PaymentService:
             await self.gateway.detach_payment_method(pm_id)
         deleted = await self.methods.delete_by_id(record["id"])
         return deleted or record
+
+    async def one_off_card(self, session: Session, payment_method_id: str) -> dict[str, Any]:
+        """A card typed for this payment only (not saved): an unattached card payment method from
+        Stripe.js, charged for the buyer's customer without being attached to it. Stripe refuses a
+        second charge of it, so it can never become a saved card by the back door."""
+        try:
+            method = await self.gateway.retrieve_payment_method(payment_method_id)
+        except NotFound:
+            method = {}
+        if method.get("customer") or method.get("type") != "card" or not method.get("card"):
+            # Attached somewhere (a card deleted from this list, or someone else's): not the buyer's to pay with.
+            raise NotFound("paymentMethodId: no saved card with this id", field="paymentMethodId")
+        return {"paymentMethodId": method["id"], "customerId": await self._customer_id(session)}
 
     async def _customer_id(self, session: Session) -> str:
         """The user's Stripe customer, created once (the idempotency key makes concurrent first uses agree)."""
@@ -299,6 +323,7 @@ class PaymentService:
             object_name=payments.name, service_name=payments.service_name, order=order,
             amount=to_major_units(amount_minor, currency), currency=currency,
             description=description if isinstance(description, str) else str(description), amount_minor=amount_minor,
+            display_summary=_display_summary(scripts, context),
         )
 
     async def start_payment(self, session: Session, object_name: str, order_id: str, params: Any, *,
@@ -325,8 +350,8 @@ class PaymentService:
             method = await self.methods.get_by_query(
                 {"paymentMethodId": user_params["paymentMethodId"], "userId": uuid.UUID(session.user_id)})
         if method is None:
-            raise NotFound("paymentMethodId: no saved card with this id", field="paymentMethodId")
-        if not _usable(method):
+            method = await self.one_off_card(session, user_params["paymentMethodId"])
+        elif not _usable(method):
             raise BadInput("paymentMethodId: this card was saved with another Stripe account; add it again",
                            field="paymentMethodId")
         summary = self.summary_of(payments, order)
@@ -968,9 +993,21 @@ def _card_info(card: dict[str, Any]) -> dict[str, Any]:
     checks = card.get("checks") or {}
     return {
         "brand": card.get("brand"), "last4": card.get("last4"), "funding": card.get("funding"),
-        "exp_month": card.get("exp_month"), "exp_year": card.get("exp_year"),
+        "exp_month": card.get("exp_month"), "exp_year": card.get("exp_year"), "fingerprint": card.get("fingerprint"),
         "checks": {"cvc_check": checks.get("cvc_check"), "address_postal_code_check": checks.get("address_postal_code_check")},
     }
+
+
+def _display_summary(scripts: OrderScripts, context: dict[str, Any]) -> str | None:
+    """The spec's displaySummary for this order; None (the UI shows the description) when the spec
+    has none or the order lacks what it reads: a summary is for reading, never a reason to refuse."""
+    if scripts.display_summary is None:
+        return None
+    try:
+        summary = scripts.display_summary.evaluate(context)
+    except MScriptError:
+        return None
+    return summary if isinstance(summary, str) and summary.strip() else None
 
 
 def _payment_error(declined: CardDeclined) -> dict[str, Any]:

@@ -47,6 +47,7 @@ class OrderScripts:
     status_for_result: dict[str, Expression]  # "started" | "canceled" | "failed" | "success"
     amount_field: str = "amount"  # how errors name the order field(s) the amount is read from
     currency_field: str = "currency"
+    display_summary: Expression | None = None  # optional: the buyer's words for the order
 
     def value_of(self, setting: Literal["amount", "currency"], context: dict[str, Any]) -> Any:
         """The amount or currency of an order. A value the script cannot compute on this order's
@@ -205,6 +206,7 @@ def _compile_order(service: ServiceSpec, obj: DataObjectSpec, spec: AppSpec, sou
         status_for_result=status_scripts,
         amount_field=_field_label(obj, "amount", compiled["amount"]),
         currency_field=_field_label(obj, "currency", compiled["currency"]),
+        display_summary=compile_at(f"{base}.displaySummary", config.displaySummary) if config.displaySummary else None,
     )
 
 

@@ -75,6 +75,9 @@ class StripeOrderConfig(_Strict):
     amount: str
     currency: str
     description: str
+    displaySummary: str | None = Field(
+        None, description="MScript template: what the buyer reads on the payment card (Stripe gets `description`)."
+    )
     amountUnit: Literal["major", "minor"] = Field(
         "major", description="Whether `amount` is in major units (10.50) or Stripe's minor units (1050)."
     )
