@@ -13,6 +13,19 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
+DEFAULT_DATA_DIR = Path(".orderpay")
+
+
+def default_data_dir(start: Path) -> Path:
+    """`.orderpay` of the project `start` is in, so `orderpay serve` and `orderpay token` run from
+    any of its folders share one database and one signing key: the nearest folder up from `start`
+    that has a `.orderpay` or is a project root (`pyproject.toml`), else `start` itself."""
+    for folder in (start, *start.parents):
+        if (folder / DEFAULT_DATA_DIR).is_dir() or (folder / "pyproject.toml").is_file():
+            return folder / DEFAULT_DATA_DIR
+    return start / DEFAULT_DATA_DIR
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERPAY_", env_file=".env", extra="ignore")
 
@@ -24,7 +37,8 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `orderpay serve` binds.")
     port: int = Field(8000, ge=0, le=65535, description="Port `orderpay serve` binds.")
     public_url: str | None = Field(None, description="Base URL browsers reach the server at; defaults to http://host:port.")
-    data_dir: Path = Field(Path(".orderpay"), description="Where the embedded database, signing key and sandbox state live.")
+    data_dir: Path = Field(DEFAULT_DATA_DIR, validate_default=True,
+                           description="Where the embedded database, signing key and sandbox state live.")
     database_url: str | None = Field(
         None,
         description="SQLAlchemy async URL, e.g. postgresql+asyncpg://user@host/db. Default: SQLite file in the data directory.",
@@ -122,6 +136,8 @@ class Settings(BaseSettings):
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
+        if value == DEFAULT_DATA_DIR:
+            return default_data_dir(Path.cwd())
         return value.expanduser()
 
     @property

@@ -13,7 +13,7 @@ from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from payment_core.errors import OrderPayError
 from payment_core.paylinks import PayLinkError
@@ -45,6 +45,13 @@ def pages_router(runtime: Runtime, grants: PayGrants) -> APIRouter:
     chat_page = render("chat.html", common)
     pay_page = render("pay.html", {**common, "mode": "pay"})
     result_page = render("pay.html", {**common, "mode": "result"})
+
+    favicon = (resources.files("web") / "static" / "favicon.svg").read_bytes()
+
+    @router.get("/favicon.ico")
+    async def favicon_ico() -> Response:
+        # Browsers ask for /favicon.ico whatever the page says: the same icon, not a 404 on every page.
+        return Response(favicon, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
     @router.get("/", response_class=HTMLResponse)
     async def chat() -> HTMLResponse:

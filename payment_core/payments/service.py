@@ -250,19 +250,6 @@ class PaymentService:
         deleted = await self.methods.delete_by_id(record["id"])
         return deleted or record
 
-    async def one_off_card(self, session: Session, payment_method_id: str) -> dict[str, Any]:
-        """A card typed for this payment only (not saved): an unattached card payment method from
-        Stripe.js, charged for the buyer's customer without being attached to it. Stripe refuses a
-        second charge of it, so it can never become a saved card by the back door."""
-        try:
-            method = await self.gateway.retrieve_payment_method(payment_method_id)
-        except NotFound:
-            method = {}
-        if method.get("customer") or method.get("type") != "card" or not method.get("card"):
-            # Attached somewhere (a card deleted from this list, or someone else's): not the buyer's to pay with.
-            raise NotFound("paymentMethodId: no saved card with this id", field="paymentMethodId")
-        return {"paymentMethodId": method["id"], "customerId": await self._customer_id(session)}
-
     async def _customer_id(self, session: Session) -> str:
         """The user's Stripe customer, created once (the idempotency key makes concurrent first uses agree)."""
         user = uuid.UUID(session.user_id)
@@ -349,9 +336,9 @@ class PaymentService:
         else:
             method = await self.methods.get_by_query(
                 {"paymentMethodId": user_params["paymentMethodId"], "userId": uuid.UUID(session.user_id)})
-        if method is None:
-            method = await self.one_off_card(session, user_params["paymentMethodId"])
-        elif not _usable(method):
+            if method is None:  # a card typed for this payment and not saved (the checkout's choice)
+                method = await self._one_off_card(session, user_params["paymentMethodId"])
+        if not _usable(method):
             raise BadInput("paymentMethodId: this card was saved with another Stripe account; add it again",
                            field="paymentMethodId")
         summary = self.summary_of(payments, order)

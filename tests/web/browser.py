@@ -38,20 +38,28 @@ def open_checkout(card: Any) -> None:
     card.locator("section.checkout").wait_for()
 
 
-def add_card(card: Any, number: str, holder: str = "Alice Anderson") -> None:
-    add = card.locator("details.add-card")
-    if not add.evaluate("details => details.open"):
-        add.locator("summary").click()
+def choose_new_card(card: Any) -> None:
+    card.get_by_role("radio", name="A new card").check()
+
+
+def enter_new_card(card: Any, number: str, holder: str = "Alice Anderson", *, save: bool = True,
+                   expiry: str = "12 / 34", cvc: str = "123") -> None:
+    """Chooses "A new card" and types it (Pay then saves it, if `save`, and charges it)."""
+    choose_new_card(card)
     card.get_by_label("Card number").fill(number)
-    card.get_by_label("Expiration date (MM / YY)").fill("12 / 34")
-    card.get_by_label("Security code (CVC)").fill("123")
+    card.get_by_label("Expiration date (MM / YY)").fill(expiry)
+    card.get_by_label("Security code (CVC)").fill(cvc)
     card.get_by_label("Name on card").fill(holder)
-    card.get_by_role("button", name="Save card").click()
-    card.get_by_text(f"**** **** **** {number[-4:]}").wait_for()
+    card.get_by_label("Save this card for next time").set_checked(save)
 
 
 def choose_card(card: Any, last4: str) -> None:
-    card.locator("label.card-choice", has_text=f"**** **** **** {last4}").locator("input").check()
+    card.locator("label.card-choice", has_text=f"••{last4}").locator("input").check()
+
+
+def saved_choices(card: Any) -> list[str]:
+    """The saved cards the checkout lists, as shown ("Visa ••4242")."""
+    return card.locator("li[data-payment-method-id] .card-name").all_inner_texts()
 
 
 def pay_now(card: Any) -> None:

@@ -2,6 +2,8 @@
 a fresh browser context per test, and screenshots under test-artifacts/."""
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,8 @@ from tests.conftest import start_server
 from tests.support import LiveServer
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+README_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+UPDATE_SHOTS = "ORDERPAY_UPDATE_SCREENSHOTS"
 
 
 def serve(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, app: str) -> Iterator[LiveServer]:
@@ -63,4 +67,16 @@ def shot(request: pytest.FixtureRequest) -> Any:
         path = ARTIFACTS / f"{safe}-{name}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
+    return take
+
+
+@pytest.fixture
+def readme_shot(shot: Any) -> Any:
+    """readme_shot(page, name): docs/screenshots/<name>.png, made when missing and remade when
+    ORDERPAY_UPDATE_SCREENSHOTS is set (not on every run: they are committed)."""
+    def take(page: Any, name: str) -> None:
+        target = README_SHOTS / f"{name}.png"
+        if os.environ.get(UPDATE_SHOTS) or not target.exists():
+            README_SHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shot(page, name), target)
     return take

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from tests.support import LiveServer
-from tests.web.browser import CARD_4242, add_card, ask, open_checkout, pay_now, payment_card, sign_in, wait_paid
+from tests.web.browser import CARD_4242, enter_new_card, ask, open_checkout, pay_now, payment_card, sign_in, wait_paid
 from tests.web.support import new_unpaid_order, pay_url
 
 PAYLOADS = [
@@ -32,13 +32,13 @@ def test_hostile_order_text_is_shown_as_text_in_the_chat_and_on_the_pay_page(pag
     answer = ask(page, "pay my latest unpaid listing")
     card = payment_card(answer)
     assert card.get_attribute("data-order-id") == order["id"]
-    assert PAYLOADS[0] in card.locator(".description").inner_text()  # shown, character for character
+    assert PAYLOADS[0] in card.locator(".summary").inner_text()  # shown, character for character
     answer.locator("details.tool-card").first.locator("summary").click()  # the tool result holds the title too
     assert_inert(page, page.locator("#messages"))
 
     page.goto(pay_url(clonesahibinden, "alice", order["id"]))
     card = payment_card(page)
-    assert PAYLOADS[1] in card.locator(".description").inner_text()
+    assert PAYLOADS[1] in card.locator(".summary").inner_text()
     assert_inert(page, page.locator("main"))
 
 
@@ -120,7 +120,7 @@ def test_keyboard_only_sign_in_chat_and_pay(page: Any, clonesahibinden: LiveServ
     pay.focus()
     page.keyboard.press("Enter")
     card.locator("section.checkout").wait_for()
-    add_card(card, CARD_4242, holder="Carol Clark")
+    enter_new_card(card, CARD_4242, holder="Carol Clark")
     card.locator("button.pay-now").focus()
     page.keyboard.press("Enter")
     wait_paid(card)
@@ -134,7 +134,7 @@ def test_a_phone_sized_screen(chromium: Any, clonesahibinden: LiveServer, shot: 
         sign_in(page, clonesahibinden, "bob")
         card = payment_card(ask(page, "pay my latest listing"))
         open_checkout(card)
-        add_card(card, CARD_4242, holder="Bob Brown")
+        enter_new_card(card, CARD_4242, holder="Bob Brown")
         shot(page, "checkout")
         pay_now(card)
         wait_paid(card)

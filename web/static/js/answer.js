@@ -14,6 +14,18 @@ export function createAnswer({ actionCard }) {
     el("div", { className: "bubble" }, el("span", { className: "visually-hidden" }, "Assistant: "), body, typing));
   const tools = [];
   let text = null;
+  let update = null;
+
+  // A payment card in this answer was paid: the answer's text, written before, may still say
+  // "nothing charged yet". One line at its end says what is true now.
+  element.addEventListener("orderpay:paid", (event) => {
+    if (!update) {
+      update = el("p", { className: "answer-update" });
+      body.append(update);
+    }
+    const card = event.detail && event.detail.card;
+    update.textContent = card ? `Update: this order is now paid (with ${card}).` : "Update: this order is now paid.";
+  });
 
   function findTool(tool, id, open) {
     const candidates = tools.filter((entry) => open(entry) && (id ? entry.id === id : entry.tool === tool));
@@ -25,7 +37,7 @@ export function createAnswer({ actionCard }) {
     text(content) {
       if (!text) {
         text = { node: el("div", { className: "markdown" }), raw: "" };
-        body.append(text.node);
+        body.insertBefore(text.node, update && update.isConnected ? update : null);
       }
       text.raw += content;
       text.node.replaceChildren(renderMarkdown(text.raw));

@@ -126,7 +126,7 @@ function showUnclaimedReturn() {
 
 const conversationList = createConversationList(byId("conversation-list"), {
   onOpen: (id) => openConversation(id),
-  onDelete: (id) => deleteConversation(id),
+  onDelete: (row) => deleteConversation(row),
 });
 
 function setConversation(id) {
@@ -161,14 +161,36 @@ async function openConversation(id) {
   list.lastElementChild?.scrollIntoView({ block: "end" });
 }
 
-async function deleteConversation(id) {
-  try {
-    await state.api.deleteConversation(id);
-  } catch (error) {
-    byId("notices").append(el("p", { className: "notice", role: "alert" }, error.message));
-  }
+const UNDO_MS = 8000;
+
+/** Deleting takes effect after a few seconds in which "Undo" brings the conversation back. */
+function deleteConversation(row) {
+  const { id } = row;
+  conversationList.hide(id);
   if (id === state.conversationId) newConversation();
-  refreshConversations();
+  let undone = false;
+  const undo = el("button", { type: "button", className: "link" }, "Undo");
+  const note = el("p", { className: "notice", role: "status" }, `Conversation “${row.title}” deleted. `, undo);
+  byId("notices").append(note);
+  undo.focus();
+  const timer = setTimeout(async () => {
+    note.remove();
+    if (undone) return;
+    try {
+      await state.api.deleteConversation(id);
+    } catch (error) {
+      conversationList.restore(id);
+      byId("notices").append(el("p", { className: "notice", role: "alert" }, error.message));
+    }
+    refreshConversations();
+  }, UNDO_MS);
+  undo.addEventListener("click", () => {
+    undone = true;
+    clearTimeout(timer);
+    note.remove();
+    conversationList.restore(id);
+    byId("message").focus();
+  });
 }
 
 function newConversation() {

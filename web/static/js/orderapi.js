@@ -62,7 +62,8 @@ export function payLinkApi(payToken, { token } = {}) {
       statusProperty = answer.statusProperty;
       this.orderId = answer.order.id;
       return { type: "payment", orderType: answer.orderType, serviceName: answer.serviceName, orderId: answer.order.id,
-        amount: answer.amount, currency: answer.currency, description: answer.description, savedCards: answer.savedCards };
+        amount: answer.amount, currency: answer.currency, description: answer.description, savedCards: answer.savedCards,
+        summary: answer.summary };
     },
     async order() {
       const answer = await call("GET", "/order");

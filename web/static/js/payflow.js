@@ -7,6 +7,7 @@
 //   then poll the order until _paymentConfirmation is paid or canceled.
 import { SystemError } from "./http.js";
 import { sleep } from "./dom.js";
+import { buyerMessage } from "./money.js";
 
 export class PaymentFailed extends Error {
   constructor(message) {
@@ -20,7 +21,7 @@ export async function startPayment(api, stripe, paymentMethodId, returnUrl) {
   const outcome = await api.start(paymentMethodId, returnUrl);
   const result = outcome.paymentResult;
   if (!result) throw new SystemError("The server did not report a payment result; try again.");
-  if (result.result === "ERR") throw new PaymentFailed(result.message || "The payment failed.");
+  if (result.result === "ERR") throw new PaymentFailed(buyerMessage(result.message) || "The payment failed.");
   const info = result.paymentIntentInfo || {};
   if (info.status === "requires_action") {
     await runNextAction(stripe, info.clientSecret);
@@ -63,4 +64,22 @@ export async function waitForFinalState(api, { attempts = 30, intervalMs = 1000 
     await sleep(intervalMs);
   }
   return null;
+}
+
+// The words for the card being paid with ("Visa ••4242"), kept for this tab only, so the
+// card can still name it after 3-D Secure's round trip to the bank. Never a card number or id.
+const CARD_KEY = "orderpay-paid-with-";
+
+export function rememberCard(orderId, label) {
+  try {
+    if (orderId) window.sessionStorage.setItem(CARD_KEY + orderId, label);
+  } catch { /* storage off: the paid state just won't name the card after a redirect */ }
+}
+
+export function recalledCard(orderId) {
+  try {
+    return orderId ? window.sessionStorage.getItem(CARD_KEY + orderId) : null;
+  } catch {
+    return null;
+  }
 }

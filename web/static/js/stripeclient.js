@@ -13,8 +13,12 @@ export function stripeClient(publishableKey) {
   return client;
 }
 
-/** Card number, expiry and CVC elements mounted into the three given containers. */
-export function mountCardElements(stripe, { number, expiry, cvc }) {
+/**
+ * Card number, expiry and CVC elements mounted into the three given containers.
+ * `onChange(field, state)` gets each element's change event ({empty, complete, error, brand}),
+ * field being "number", "expiry" or "cvc".
+ */
+export function mountCardElements(stripe, { number, expiry, cvc }, { onChange } = {}) {
   const elements = stripe.elements();
   const style = { base: { fontSize: "16px" } };
   const card = {
@@ -22,11 +26,14 @@ export function mountCardElements(stripe, { number, expiry, cvc }) {
     expiry: elements.create("cardExpiry", { style }),
     cvc: elements.create("cardCvc", { style }),
   };
-  card.number.mount(number);
-  card.expiry.mount(expiry);
-  card.cvc.mount(cvc);
+  const targets = { number, expiry, cvc };
+  for (const [field, element] of Object.entries(card)) {
+    element.mount(targets[field]);
+    if (onChange) element.on("change", (state) => onChange(field, state));
+  }
   return {
     numberElement: card.number,
+    focus(field = "number") { card[field].focus(); },
     clear() { Object.values(card).forEach((element) => element.clear()); },
     destroy() { Object.values(card).forEach((element) => element.destroy()); },
   };
