@@ -181,3 +181,22 @@ def test_conversations_are_listed_reopened_and_deleted(page: Any, clonesahibinde
     conversations.first.get_by_role("button", name="Delete conversation", exact=False).click()
     conversations.first.wait_for(state="detached")
     assert page.locator("li.message").count() == 0
+
+
+def test_conversations_show_when_and_a_delete_can_be_undone(page: Any, clonesahibinden: LiveServer) -> None:
+    sign_in(page, clonesahibinden, "bob")
+    ask(page, "hello")
+    page.get_by_role("button", name="New chat").click()
+    ask(page, "hello")
+    rows = page.locator("#conversation-list li")
+    rows.nth(1).wait_for()
+    # Alike first messages stay apart by when they were used.
+    assert all(row.locator(".conversation-when").inner_text() for row in rows.all())
+    count = rows.count()
+    rows.first.get_by_role("button", name="Delete conversation", exact=False).click()
+    assert rows.count() == count - 1  # gone from the list at once
+    page.get_by_role("button", name="Undo").click()
+    assert rows.count() == count
+    page.reload()  # nothing was deleted on the server
+    page.locator("#conversation-list li").nth(count - 1).wait_for()
+    assert page.locator("#conversation-list li").count() == count
