@@ -97,7 +97,7 @@ def test_saved_cards_appear_only_after_signing_in_as_the_links_user(page: Any, c
 
     sign_in_on_the_pay_page(page, "alice")
     card = payment_card(page)
-    card.get_by_text("**** **** **** 4242").first.wait_for()
+    card.get_by_text("Visa ••4242").first.wait_for()
     page.get_by_text("Signed in as").wait_for()
     shot(page, "saved-cards")
     pay_now(card)  # with the first saved card, chosen by default
