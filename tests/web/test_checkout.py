@@ -274,6 +274,8 @@ def test_axe_finds_nothing_serious_on_chat_checkout_pay_and_result_pages(page: A
     page.goto(pay_url(airbnb, "admin", order["id"]))
     card = payment_card(page)
     card.locator("section.checkout").wait_for()
+    # A typed card is the only way to pay here: the card number has the focus.
+    page.wait_for_function("() => document.activeElement && document.activeElement.dataset.field === 'number'")
     assert_accessible(page, "the pay page")
     type_card(card, CARD_3DS, holder="Ada Admin")  # a pay link without a session: a typed card only
     pay_now(card)

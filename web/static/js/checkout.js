@@ -1,7 +1,9 @@
 // The checkout panel of a payment card, like Stripe Checkout: one group of choices (the
 // saved cards and "A new card"), and one Pay button that charges exactly the chosen one.
 // A new card is created with Stripe.js, saved first when "Save this card for next time" is
-// ticked (POST /payment-methods/add), or else paid with once and never saved.
+// ticked (POST /payment-methods/add), or else paid with once and never saved. With
+// `savedCards: false` (a pay link opened without the buyer's session, like a Stripe Payment
+// Link) it is the new card alone: typed here, paid with once, never saved.
 import { el, say } from "./dom.js";
 import { SystemError } from "./http.js";
 import { NEW_CARD, brandName, cardLabel, chooseCard, chosenCard, describeCard, renderCardChoices } from "./cards.js";
@@ -29,13 +31,13 @@ function fieldOfError(error) {
 /**
  * A checkout for `api`'s order. `amountText` names the amount on the Pay button; `returnUrl()`
  * is where 3-D Secure comes back to; `onOutcome({order, paymentResult, card})` reports the order
- * once its payment settles (`card`: the words for the card that paid). An `api` without
- * `addCard` (a pay link without the buyer's session) offers a typed card only, never saved.
+ * once its payment settles (`card`: the words for the card that paid). `savedCards: false` (or
+ * an `api` without `addCard`) offers a typed card only, never saved.
  */
-export function createCheckout({ api, stripe, amountText, returnUrl, onOutcome }) {
+export function createCheckout({ api, stripe, amountText, returnUrl, onOutcome, savedCards = true }) {
   panels += 1;
   const id = (part) => `checkout-${panels}-${part}`;
-  const savesCards = typeof api.addCard === "function";
+  const savesCards = savedCards && typeof api.addCard === "function";
   const message = el("p", { className: "message", id: id("message"), role: "status", "aria-live": "polite", tabindex: "-1" });
   const cardList = el("ul", { className: "card-list" });
   const errors = {};
@@ -53,11 +55,13 @@ export function createCheckout({ api, stripe, amountText, returnUrl, onOutcome }
     fieldBlock("number", "Card number"),
     el("div", { className: "field-row" }, fieldBlock("expiry", "Expiry"), fieldBlock("cvc", "CVC")),
     el("label", { for: id("holder") }, "Name on card (optional)"), holder,
-    savesCards ? el("label", { className: "check", for: id("save") }, save, "Save this card for next time") : null);
+    savesCards ? el("label", { className: "check", for: id("save") }, save, "Save this card for next time")
+      : el("p", { className: "hint" }, "This card pays this order only and is not saved."));
   const payButton = el("button", { type: "button", className: "primary pay-now" }, `Pay ${amountText}`);
   const retryButton = el("button", { type: "button", hidden: true }, "Try again");
-  const element = el("section", { className: "checkout", "aria-label": "Checkout" },
-    el("fieldset", { className: "pay-with" }, el("legend", {}, "Pay with"), cardList),
+  const element = el("section", { className: savesCards ? "checkout" : "checkout typed-card", "aria-label": "Checkout" },
+    savesCards ? el("fieldset", { className: "pay-with" }, el("legend", {}, "Pay with"), cardList)
+      : el("h4", {}, "Pay with a card"),
     newCardForm,
     el("div", { className: "actions" }, payButton, retryButton), message);
 
@@ -75,19 +79,25 @@ export function createCheckout({ api, stripe, amountText, returnUrl, onOutcome }
     element.setAttribute("aria-busy", String(isBusy));
   }
 
+  /** What Pay would charge: a saved card's paymentMethodId, or NEW_CARD. */
+  function choice() {
+    return savesCards ? chosenCard(cardList) : NEW_CARD;
+  }
+
   /** The Pay button names what it will do: the amount and the card. */
   function updateChoice() {
-    const choice = chosenCard(cardList);
-    newCardForm.hidden = choice !== NEW_CARD;
+    const chosen = choice();
+    newCardForm.hidden = chosen !== NEW_CARD;
     const brand = fieldState.number.brand;
-    const card = choice === NEW_CARD
-      ? (brand && brand !== "unknown" ? `a new ${brandName(brand)}` : "a new card")
-      : describeCard(cards.find((c) => c.paymentMethodId === choice) || {}).label;
+    const card = chosen === NEW_CARD
+      ? (brand && brand !== "unknown" ? `a${savesCards ? " new" : ""} ${brandName(brand)}` : `a${savesCards ? " new" : ""} card`)
+      : describeCard(cards.find((c) => c.paymentMethodId === chosen) || {}).label;
     payButton.textContent = `Pay ${amountText} with ${card}`;
   }
 
   async function loadCards(selected) {
-    cards = savesCards ? await api.cards() : [];
+    if (!savesCards) return updateChoice();
+    cards = await api.cards();
     renderCardChoices(cardList, cards, { name: id("card"), selected: selected || chosenCard(cardList),
       onDelete: deleteCard, onChange: updateChoice });
     updateChoice();
@@ -177,7 +187,8 @@ export function createCheckout({ api, stripe, amountText, returnUrl, onOutcome }
   /** After a decline: the card is not left chosen, and one saved by this very click is not left saved. */
   async function dropDeclined(attempt) {
     if (attempt && attempt.saved) await api.deleteCard(attempt.saved.paymentMethodId).catch(() => {});
-    if (savesCards) await loadCards(NEW_CARD).catch(() => {});
+    if (!savesCards) return; // nothing to un-choose: the typed card is the only way to pay
+    await loadCards(NEW_CARD).catch(() => {});
     chooseCard(cardList, NEW_CARD);
     updateChoice();
   }
@@ -189,13 +200,13 @@ export function createCheckout({ api, stripe, amountText, returnUrl, onOutcome }
     let attempt = repeat;
     try {
       if (!attempt) {
-        const choice = chosenCard(cardList);
-        if (choice === NEW_CARD) {
+        const chosen = choice();
+        if (chosen === NEW_CARD) {
           attempt = await newCard();
           if (!attempt) return;
         } else {
-          attempt = { paymentMethodId: choice, saved: null,
-            label: describeCard(cards.find((card) => card.paymentMethodId === choice) || {}).label };
+          attempt = { paymentMethodId: chosen, saved: null,
+            label: describeCard(cards.find((card) => card.paymentMethodId === chosen) || {}).label };
         }
       }
       lastAttempt = attempt;
@@ -246,6 +257,7 @@ export function createCheckout({ api, stripe, amountText, returnUrl, onOutcome }
       try {
         await loadCards();
       } catch (error) {
+        // The saved cards could not be read: a typed card can still pay.
         renderCardChoices(cardList, [], { name: id("card"), selected: NEW_CARD, onDelete: deleteCard, onChange: updateChoice });
         updateChoice();
         say(message, error.message, "error");
@@ -257,7 +269,7 @@ export function createCheckout({ api, stripe, amountText, returnUrl, onOutcome }
     },
     /** The first thing the buyer must do: type a card when there is none to choose, else Pay. */
     focus() {
-      if (chosenCard(cardList) === NEW_CARD && cardElements) cardElements.focus("number");
+      if (choice() === NEW_CARD && cardElements) cardElements.focus("number");
       else payButton.focus();
     },
   };

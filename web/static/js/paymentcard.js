@@ -14,7 +14,7 @@ import { PaymentFailed, checkPaymentIntent, recalledCard, waitForFinalState } fr
  * `api`: orderapi.js for this order. `stripe`: () → the Stripe instance (created on first use).
  * `returnUrl()`: where 3-D Secure should come back to. `resume`: {clientSecret, redirectStatus}
  * when the page is that return. `openCheckout`: open the checkout at once (the hosted pay page).
- * `checkout`: the panel's maker (the pay page without a session: a typed card only, typedcard.js).
+ * `checkout`: the panel's maker (the pay page without a session: checkout.js with `savedCards: false`).
  */
 export function createPaymentCard(action, { api, stripe, returnUrl, resume = null, openCheckout = false,
   checkout: makeCheckout = createCheckout }) {

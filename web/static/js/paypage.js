@@ -1,7 +1,7 @@
 // The hosted pay page (/pay/{token}) and the payment result page (/pay/result): one
 // PaymentActionCard on the pay-link API, for buyers coming from another MCP client or back
 // from 3-D Secure. Like a Stripe Payment Link, the pay token alone lets the page pay with a
-// card typed here, never saved (typedcard.js). The buyer's saved cards appear only once they
+// card typed here, never saved (checkout.js with `savedCards: false`). The buyer's saved cards appear only once they
 // sign in on this page as the link's user (the server refuses anyone else).
 import { byId, el, readConfig, say } from "./dom.js";
 import { signIn, signOut, storedSession } from "./auth.js";
@@ -9,7 +9,6 @@ import { payLinkApi } from "./orderapi.js";
 import { stripeClient } from "./stripeclient.js";
 import { createPaymentCard } from "./paymentcard.js";
 import { createCheckout } from "./checkout.js";
-import { createTypedCardCheckout } from "./typedcard.js";
 import { checkPaymentIntent } from "./payflow.js";
 
 const config = readConfig();
@@ -65,7 +64,7 @@ async function showCard(token, resume) {
     const action = await api.details();
     const card = createPaymentCard(action, {
       api, stripe, resume, openCheckout: true, returnUrl: () => resultUrl(token, action.orderId),
-      checkout: action.savedCards ? createCheckout : createTypedCardCheckout,
+      checkout: (options) => createCheckout({ ...options, savedCards: Boolean(action.savedCards) }),
     });
     byId("pay-slot").append(card.element);
     accountPanel(action.savedCards ? session : null, reload);
