@@ -290,3 +290,15 @@ def test_a_favicon_on_every_page(airbnb: LiveServer) -> None:
     assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
     assert b"<svg" in icon.content
     assert 'rel="icon"' in httpx.get(airbnb.base_url + "/").text
+
+
+def test_the_demo_page_lays_radios_out_beside_their_text(page: Any, airbnb: LiveServer) -> None:
+    service, obj = order_object(airbnb)
+    page.goto(f"{airbnb.base_url}{service.route_prefix}/stripe-demo/{obj.name}")
+    page.get_by_role("button", name="Sign in").click()  # the seeds' demo page: alice is filled in
+    radio = page.locator("#orders input[type=radio]").first
+    radio.wait_for()
+    box, label = radio.bounding_box(), page.locator("#orders label").first.bounding_box()
+    assert box["width"] < 30, box  # a radio, not a full-width block input
+    assert box["x"] + box["width"] < label["x"] + label["width"] / 2  # its text beside it, not below
+    assert label["height"] < 3 * box["height"] + 20, label  # one line (or a wrapped one), not stacked
