@@ -23,7 +23,7 @@ from payment_core.runtime import Runtime
 from payment_core.spec import PAYMENT_CONFIRMATION, PAYMENT_CONFIRMATION_VALUES
 from mcp_server.payment_card import PAYMENT_CARD_URI
 from mcp_server.schemas import RecordId, object_schema
-from mcp_server.toolkit import READ_ONLY, ToolSpec, input_schema, parse_arguments, tool_result
+from mcp_server.toolkit import ADDITIVE, READ_ONLY, tool_caller, ToolSpec, input_schema, parse_arguments, tool_result
 from mcp_server.wording import capitalized, words
 
 PAY_MESSAGE = "Payment is ready. Click Pay to proceed."
@@ -39,6 +39,7 @@ def payment_tools(runtime: Runtime) -> list[ToolSpec]:
         payment_status_tool(runtime, order_ref),
         payment_status_tool(runtime, order_ref, refresh=True),
         saved_cards_tool(runtime),
+        request_refund_tool(runtime, order_ref),
     ]
 
 
@@ -99,6 +100,7 @@ def initiate_payment_tool(runtime: Runtime, order_ref: type[BaseModel]) -> ToolS
                                 order_id=order_id, amount_minor=summary.amount_minor, currency=summary.currency,
                                 ttl_seconds=ttl, now=now)
         pay_url = f"{pay_pages}/{token}"
+        await runtime.payments.after_sale.prepared(session, summary, tool="initiatePayment", client=tool_caller.get())
         action = {
             "type": "payment",
             "orderId": order_id,
@@ -236,6 +238,41 @@ def saved_cards_tool(runtime: Runtime) -> ToolSpec:
             "expYear": {"type": ["integer", "null"]},
         })}}),
         annotations=READ_ONLY,
+        handler=handler,
+    )
+
+
+def request_refund_tool(runtime: Runtime, order_ref: type[BaseModel]) -> ToolSpec:
+    """A buyer's refund request, for the merchant to decide on. There is no tool that refunds."""
+    fields = {name: (field.annotation, field) for name, field in order_ref.model_fields.items()}
+    arguments = create_model(
+        "RefundRequestArguments", __config__=ConfigDict(extra="forbid"), **fields,  # type: ignore[call-overload]
+        reason=(str, Field(min_length=1, max_length=500, description="Why the user wants their money back, in their words.")),
+    )
+
+    async def handler(session: Session, raw: dict[str, Any]) -> CallToolResult:
+        ref = parse_arguments(arguments, raw)
+        request = await runtime.payments.after_sale.refunds.request(session, ref.orderType, ref.orderId, ref.reason)
+        text = (f"Refund request recorded for {words(ref.orderType)} {request['orderId']}: the merchant will review it. "
+                "No money has moved; a refund, if granted, is made by the merchant.")
+        return tool_result(text, {"refundRequest": {key: request[key] for key in
+                                                    ("id", "orderType", "orderId", "reason", "status", "createdAt")}})
+
+    return ToolSpec(
+        name="requestRefund",
+        title="Ask for a refund",
+        description=(
+            "Record the signed-in user's request for a refund of one of their paid orders, with their reason, for the "
+            "merchant to review. It moves no money and cannot refund anything itself. Asking twice keeps one open "
+            "request. Errors: not found (not the user's order), not paid."
+        ),
+        input_schema=input_schema(arguments),
+        output_schema=object_schema({"refundRequest": object_schema({
+            "id": {"type": "string"}, "orderType": {"type": "string"}, "orderId": {"type": "string"},
+            "reason": {"type": "string"}, "status": {"type": "string", "enum": ["open", "refunded"]},
+            "createdAt": {"type": "string", "format": "date-time"},
+        })}),
+        annotations=ADDITIVE,
         handler=handler,
     )
 

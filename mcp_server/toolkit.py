@@ -10,6 +10,8 @@ to the SDK, which logs it and tells the model only that the tool failed.
 """
 from __future__ import annotations
 
+import contextvars
+
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -57,14 +59,42 @@ class RawArguments(ArgModelBase):
         return {"arguments": dict(self.model_extra or {})}
 
 
+# Who is calling a tool, for the payment audit trail: the MCP client, and the chat's conversation and
+# turn when its backend names them (X-Orderpay-Conversation-Id / X-Orderpay-Turn-Id headers).
+tool_caller: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("orderpay_tool_caller", default={})
+
+
+def _caller_of(ctx: Context) -> dict[str, Any]:
+    caller: dict[str, Any] = {}
+    try:
+        params = ctx.request_context.session.client_params
+        if params is not None:
+            caller["mcpClient"] = f"{params.client_info.name} {params.client_info.version}"[:200]
+    except Exception:  # an SDK without these fields: the entry just says less
+        pass
+    try:
+        request = ctx.request_context.request
+        headers = getattr(request, "headers", None) or {}
+        for header, key in (("x-orderpay-conversation-id", "conversationId"), ("x-orderpay-turn-id", "turnId")):
+            if headers.get(header):
+                caller[key] = str(headers[header])[:100]
+        caller["transport"] = "http" if request is not None else "stdio"
+    except Exception:
+        caller.setdefault("transport", "stdio")
+    return caller
+
+
 def sdk_tool(spec: ToolSpec, session_of: SessionOf) -> Tool:
     """The SDK tool that runs `spec.handler` for the caller `session_of` names."""
 
     async def run(ctx: Context, arguments: dict[str, Any]) -> CallToolResult:
+        caller = tool_caller.set(_caller_of(ctx))
         try:
             return await spec.handler(await session_of(ctx), arguments)
         except OrderPayError as exc:
             raise ToolError(exc.message) from None
+        finally:
+            tool_caller.reset(caller)
 
     return Tool(
         fn=run,

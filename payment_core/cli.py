@@ -148,6 +148,27 @@ def cmd_db(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """`orderpay audit verify`: check every order's hash chain; exit 1 naming the first broken link of each."""
+    import asyncio
+
+    from payment_core.runtime import Runtime
+
+    runtime = Runtime.create(_settings(args))
+
+    async def run() -> int:
+        try:
+            chains, broken = await runtime.payments.audit.verify()
+        finally:
+            await runtime.close()
+        for link in broken:
+            print(f"orderpay: audit chain broken: {link}", file=sys.stderr)
+        print(f"{runtime.app.codename}: {chains} audit chain(s) checked, {len(broken)} broken")
+        return 1 if broken else 0
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orderpay", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -185,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
         db_command = db_commands.add_parser(name, help=help_text)
         db_command.add_argument("--app", help="bundled app name or spec path (as `orderpay serve` runs it)")
         db_command.set_defaults(run=cmd_db)
+
+    audit = commands.add_parser("audit", help="the payment audit trail (ORDERPAY_DATABASE_URL)")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="check every order's hash chain; name the first broken link")
+    verify.add_argument("--app", help="bundled app name or spec path (as `orderpay serve` runs it)")
+    verify.set_defaults(run=cmd_audit)
 
     spec = commands.add_parser("spec", help="app spec tools")
     spec_commands = spec.add_subparsers(dest="spec_command", required=True)

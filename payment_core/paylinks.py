@@ -37,7 +37,7 @@ from payment_core.objects import utcnow
 from payment_core.settings import Settings
 
 PayLinkErrorReason = Literal["malformed", "tampered", "expired", "other_order", "used", "paid", "changed",
-                             "other_user", "sign_in_required"]
+                             "other_user", "sign_in_required", "canceled"]
 
 DEFAULT_TTL_SECONDS = 900
 MIN_SECRET_BYTES = 32
@@ -60,7 +60,7 @@ class PayLinkError(Exception):
     def status(self) -> int:
         """The HTTP status of this refusal: the link itself is bad (401), or its user is
         someone else (403), or the order moved on since it was issued (409)."""
-        return {"other_user": 403, "used": 409, "paid": 409, "changed": 409}.get(self.reason, 401)
+        return {"other_user": 403, "used": 409, "paid": 409, "changed": 409, "canceled": 409}.get(self.reason, 401)
 
 
 _MESSAGES: dict[PayLinkErrorReason, str] = {
@@ -73,6 +73,7 @@ _MESSAGES: dict[PayLinkErrorReason, str] = {
     "changed": "The order's amount or currency changed after this pay link was made; ask the assistant for a new one.",
     "other_user": "This pay link belongs to another account: sign in as the buyer it was made for.",
     "sign_in_required": "Saved cards need you to sign in as the buyer this pay link was made for.",
+    "canceled": "This payment was cancelled; ask the assistant for a new pay link.",
 }
 
 

@@ -107,6 +107,9 @@ def pay_api_router(runtime: Runtime, grants: PayGrants) -> APIRouter:
         if isinstance(params, dict):
             # Bound to the price just checked against the link: a change in between is a 409, not a charge.
             params = {**params, "quote": summary.quote}
+        await payments.after_sale.pay_clicked(session, grant.object_name, grant.order_id, via="pay_link",
+                                              user_agent=request.headers.get("user-agent"),
+                                              ip=request.client.host if request.client else None)
         # Without the buyer's session: a card typed on the page only, charged once, never saved.
         with metrics.payment_start(runtime.app.codename, grant.object_name):
             outcome = await payments.start_payment(session, grant.object_name, grant.order_id, params,

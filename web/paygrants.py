@@ -13,6 +13,7 @@ then answers 503 instead of the whole app failing at start-up.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
@@ -70,7 +71,16 @@ class PayGrants:
         summary = await self.summary(grant, session)
         if await self.is_paid(grant, summary.order):
             raise PayLinkError("paid")
+        await self.require_not_canceled(grant)
         return summary
+
+    async def require_not_canceled(self, grant: PayGrant) -> None:
+        """A link issued before its buyer cancelled the order's payment pays nothing any more."""
+        canceled = await self._runtime.payments.after_sale.canceled_at(grant.object_name, grant.order_id)
+        if canceled is not None:
+            issued_at = grant.expires_at - self._runtime.settings.pay_link_ttl_seconds
+            if issued_at <= datetime.fromisoformat(str(canceled).replace("Z", "+00:00")).timestamp():
+                raise PayLinkError("canceled")
 
     async def is_paid(self, grant: PayGrant, order: dict[str, Any]) -> bool:
         if order.get(PAYMENT_CONFIRMATION) == "paid":

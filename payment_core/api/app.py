@@ -13,6 +13,7 @@ from payment_core.api.health import health_router
 from payment_core.api.metrics import metrics_listener, metrics_router
 from payment_core.api.middleware import BodyLimitMiddleware, CaseInsensitivePaths, RequestContextMiddleware
 from payment_core.api.objects import object_router
+from payment_core.api.aftersale import aftersale_router, refund_request_router
 from payment_core.api.payments import card_router, config_router, payment_router, service_payment_router
 from payment_core.payments.setup import SANDBOX_PREFIX
 from payment_core.sandbox import create_sandbox_app
@@ -48,9 +49,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                *(object_router(s, spec.version) for s in runtime.stores.values())]
     payments = runtime.payments
     for service in {service.name: service for service, _ in spec.order_objects()}.values():
-        routers += [card_router(service, payments), service_payment_router(service, payments, spec.version)]
+        routers += [card_router(service, payments), service_payment_router(service, payments, spec.version),
+                    refund_request_router(service, payments, spec.version)]
     for order in payments.orders.values():
         routers.append(payment_router(order.store.service, payments, order, spec.version))
+        routers.append(aftersale_router(order.store.service, payments, order, spec.version))
         routers.append(demo_router(order, runtime.stripe, spec.version))
     for router in routers:
         app.include_router(router)

@@ -73,6 +73,8 @@ def payment_router(service: ServiceSpec, payments: PaymentService, order: OrderP
                   summary=f"Pay for a {name} with a saved card: create and confirm a Stripe PaymentIntent")
     async def start(request: Request, object_id: str = order_id, session: Session = Depends(current_session)) -> JSONResponse:
         body = await read_json_object(request)
+        await payments.after_sale.pay_clicked(session, name, object_id, user_agent=request.headers.get("user-agent"),
+                                              ip=request.client.host if request.client else None)
         with metrics.payment_start(payments.app.codename, name):
             outcome = await payments.start_payment(session, name, object_id, body.get("paymentUserParams"))
         return respond(request, "update", name, {name: outcome.order, "paymentResult": outcome.payment_result})

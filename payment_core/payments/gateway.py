@@ -106,11 +106,15 @@ class StripeGateway:
         page = await self._call(self.client.v1.payment_intents.list_async({"customer": customer_id, "limit": 100}))
         return list(page.get("data") or [])
 
-    async def refund_intent(self, intent_id: str, *, reason: str, metadata: dict[str, str]) -> dict[str, Any]:
-        """Refund all of an intent's charge; one refund per intent, however often it is asked for."""
+    async def refund_intent(self, intent_id: str, *, reason: str, metadata: dict[str, str], amount: int | None = None,
+                            idempotency_key: str | None = None) -> dict[str, Any]:
+        """Refund an intent's charge: all of it, once per intent however often it is asked for; or, with
+        `amount` and the key of one person's refund request, that part once per request."""
+        params: dict[str, Any] = {"payment_intent": intent_id, "reason": reason, "metadata": metadata}
+        if amount is not None:
+            params["amount"] = amount
         return await self._call(self.client.v1.refunds.create_async(
-            {"payment_intent": intent_id, "reason": reason, "metadata": metadata},
-            {"idempotency_key": f"orderpay-refund-{intent_id}"}))
+            params, {"idempotency_key": idempotency_key or f"orderpay-refund-{intent_id}"}))
 
     async def list_refunds(self, intent_id: str) -> list[dict[str, Any]]:
         page = await self._call(self.client.v1.refunds.list_async({"payment_intent": intent_id, "limit": 100}))

@@ -23,12 +23,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_core import metrics
+from payment_core.audit import audit_path
 from payment_core.db import Database
 from payment_core.errors import BadInput, Conflict, Forbidden, NotFound, OrderPayError, PaymentRequired
 from payment_core.events import Topics, outbox_table, write_event, write_events
 from payment_core.identity import Session
 from payment_core.mscript import MScriptError
 from payment_core.objects import ObjectStore, iso, utcnow
+from payment_core.payments.aftersale import AfterSale
 from payment_core.payments.gateway import CardDeclined, StripeGateway, StripeRefused
 from payment_core.payments.money import json_number, normalize_currency, to_major_units, to_minor_units
 from payment_core.payments.records import SystemStore
@@ -147,6 +149,8 @@ class PaymentService:
         self.methods = SystemStore(db, payment_method_table(metadata), self.outbox,
                                    self.topics.dbevent(home, "sys_paymentMethod", "").rstrip("-"))
         self.orders: dict[str, OrderPayments] = {}
+        self.after_sale = AfterSale(self, metadata)  # refunds, disputes, cancel, the audit trail
+        self.audit = self.after_sale.audit
         for service, obj in orders:
             table = payment_table(metadata, obj)
             topic = self.topics.dbevent(service.name, payment_object_name(obj), "").rstrip("-")
@@ -162,7 +166,8 @@ class PaymentService:
     def topic_names(self) -> list[str]:
         """Every topic this app's payment flow writes to."""
         names = [self.topics.payment(p.service_name, p.name, event)
-                 for p in self.orders.values() for event in ("started", "refreshed", "calledback", "autorefunded")]
+                 for p in self.orders.values() for event in ("started", "refreshed", "calledback", "autorefunded",
+                                                                  *self.after_sale.topic_events())]
         stores = [self.customers, self.methods, *(p.records for p in self.orders.values())]
         names += [f"{store.topic}-{event}" for store in stores for event in ("created", "updated", "deleted")]
         return names
@@ -583,7 +588,7 @@ class PaymentService:
                     record = await payments.records.get_by_query({"orderId": uuid.UUID(order["id"])}) or record
             return PaymentOutcome(order, self._result(payments, record, None))
         intent = await self.gateway.retrieve_intent(record["paymentId"])
-        return await self._apply(payments, intent, "refreshed", session=session)
+        return await self.after_sale.refreshed(payments, await self._apply(payments, intent, "refreshed", session=session))
 
     # -- recovery without a click ----------------------------------------------
 
@@ -593,6 +598,7 @@ class PaymentService:
         record is claimed with a conditional UPDATE (its version), which one replica alone wins, and
         the claim's new `updatedAt` keeps the others off it for another `older_than` seconds."""
         done = 0
+        path = audit_path.set("reconciler")  # the audit entries of this pass say who applied them
         for payments in self.orders.values():
             table = payments.table
             stale = (select(table).where(
@@ -620,6 +626,7 @@ class PaymentService:
                 except OrderPayError as exc:  # Stripe unavailable: the next pass tries again
                     log.warning("reconciling a payment failed", extra={"orderId": record["orderId"], "reason": exc.message})
                 done += 1
+        audit_path.reset(path)
         return done
 
     async def run_reconciler(self, *, older_than: float, interval: float) -> None:
@@ -695,6 +702,7 @@ class PaymentService:
             (f"{payments.records.topic}-updated", {"record": record}, record["id"]),
             (topic, payload, transition.order["id"]),
         ])
+        await self.after_sale.transition(conn, payments, transition, intent, event)
         log.info("payment transition", extra={"object": payments.name, "orderId": transition.order["id"],
                                               "paymentId": intent["id"], "status": intent["status"], "via": event})
 
@@ -801,7 +809,7 @@ class PaymentService:
 
     async def _process(self, event: dict[str, Any], expected: tuple[str, str] | None) -> str:
         if not event["type"].startswith("payment_intent."):
-            return "ignored"
+            return await self.after_sale.handle_event(event)
         intent = (event.get("data") or {}).get("object") or {}
         metadata = intent.get("metadata") or {}
         if metadata.get("orderpayApp") != self.app.codename or metadata.get("orderpayObject") not in self.orders:

@@ -59,6 +59,11 @@ def payment_table(metadata: MetaData, obj: DataObjectSpec) -> Table:
         Column("amount", BigInteger(), nullable=True),  # Stripe minor units
         Column("currency", String(3), nullable=True),
         Column("lastError", JSON_TYPE, nullable=True),
+        # After the sale (payment_core/payments/refunds.py, disputes.py, cancel.py): Stripe's truth, synced.
+        Column("amountRefunded", BigInteger(), nullable=True),  # minor units, like `amount`
+        Column("refunds", JSON_TYPE, nullable=True),  # [{refundId, amount, currency, status, reason, created}]
+        Column("dispute", JSON_TYPE, nullable=True),  # {disputeId, status, amount, currency, reason, open}
+        Column("canceledAt", DateTime(timezone=True), nullable=True),  # the buyer cancelled the open payment
         *_system_columns(),
         UniqueConstraint("orderId", name=f"uq_{payment_object_name(obj).lower()}_order"),
     )

@@ -27,6 +27,7 @@ from payment_core.spec.models import (
 BUNDLED_APPS = ("store", "ebaycclone", "clonesahibinden", "airbnb")
 MSCRIPT_SETTINGS = ("orderId", "amount", "currency", "description")
 STATUS_RESULTS = ("paymentResultStarted", "paymentResultCanceled", "paymentResultFailed", "paymentResultSuccess")
+OPTIONAL_STATUS_RESULTS = ("paymentResultRefunded", "paymentResultDisputed")  # after the sale; unset: status kept
 
 
 class SpecError(ValueError):
@@ -190,9 +191,12 @@ def _compile_order(service: ServiceSpec, obj: DataObjectSpec, spec: AppSpec, sou
     compiled = {name: compile_at(f"{base}.{name}", getattr(config, name)) for name in MSCRIPT_SETTINGS}
     status_scripts: dict[str, Expression] = {}
     enum_values = obj.fields[status].values
-    for result in STATUS_RESULTS:
+    for result in STATUS_RESULTS + OPTIONAL_STATUS_RESULTS:
         path = f"{base}.mapPaymentResultToOrderStatus.{result}"
-        expression = compile_at(path, getattr(config.mapPaymentResultToOrderStatus, result))
+        text = getattr(config.mapPaymentResultToOrderStatus, result)
+        if text is None:
+            continue
+        expression = compile_at(path, text)
         if enum_values and not expression.references:
             constant = expression.evaluate({})
             if constant not in enum_values:

@@ -67,6 +67,9 @@ class PaymentResultMap(_Strict):
     paymentResultCanceled: str
     paymentResultFailed: str
     paymentResultSuccess: str
+    # After the sale (optional): the order's status once its payment is fully refunded / disputed.
+    paymentResultRefunded: str | None = None
+    paymentResultDisputed: str | None = None
 
 
 class StripeOrderConfig(_Strict):
@@ -86,6 +89,8 @@ class StripeOrderConfig(_Strict):
     orderOwnerIdProperty: str
     mapPaymentResultToOrderStatus: PaymentResultMap
     edgeFunctionOnStatusChange: str | None = Field(None, description="Dotted path of a Python callable.")
+    refundRoles: tuple[str, ...] = Field(
+        (), description="Roles that may refund this object's payments, besides superAdmin (never a buyer's assistant).")
     paymentOwnedProperties: tuple[str, ...] = Field(
         (), description="Fields only the payment flow or its edge function write (what payment buys, its proof): "
                         "never settable by clients.")

@@ -1,0 +1,137 @@
+"""Refunds are made by people — an administrator through the REST API — never by a buyer or a
+model; they are partial or full, never more than was captured, once per request however often
+it is sent; and refunds made in Stripe's dashboard show up on the order by themselves (webhook)
+or on the next refresh. Stripe is the offline sandbox, over HTTP, with its real webhooks."""
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.payments.helpers import (
+    Buyer,
+    OrderApp,
+    eventually,
+    ok,
+    outbox,
+    stripe_api,
+    webhooks_held,
+)
+from tests.support import LiveServer
+
+
+def paid_order(buyer: Buyer) -> tuple[dict[str, Any], str]:
+    """One of the buyer's orders, paid with a saved Visa; returns (order, payment intent id)."""
+    card = buyer.save_card()
+    order = buyer.create_order()
+    result = ok(buyer.pay(order["id"], card["paymentMethodId"]))["paymentResult"]
+    assert result["statusLiteral"] == "success", result
+    return order, result["paymentId"]
+
+
+def refund(http: httpx.Client, app: OrderApp, order_id: str, body: dict[str, Any] | None = None,
+           key: str | None = None) -> httpx.Response:
+    headers = {"Idempotency-Key": key} if key else {}
+    return http.post(f"{app.prefix}/v1/refund{app.name.lower()}payment/{order_id}", json=body, headers=headers)
+
+
+def stripe_refunds(server: LiveServer, intent_id: str) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in stripe_api(server).v1.refunds.list(params={"payment_intent": intent_id, "limit": 100})]
+
+
+def refunded_events(server: LiveServer, app: OrderApp, order_id: str) -> list[dict[str, Any]]:
+    table = server.runtime.payments.outbox
+    return outbox(server, table.c.key == order_id, table.c.topic == app.topic("refunded"))
+
+
+def test_an_administrator_refunds_a_paid_order_in_full(server: LiveServer, app: OrderApp, alice: Buyer, admin: Buyer) -> None:
+    order, intent_id = paid_order(alice)
+
+    body = ok(refund(admin.http, app, order["id"], {"reason": "requested_by_customer"}, key="full-1"))
+
+    assert body["status"] == "OK" and body["dataName"] == app.name
+    assert body["refund"]["amount"] == 2500 and body["refund"]["status"] == "succeeded"
+    record = body[app.record_name]
+    assert record["amountRefunded"] == 2500 and [r["refundId"] for r in record["refunds"]] == [body["refund"]["refundId"]]
+    # `_paymentConfirmation` keeps the seeds' values: the order was paid, and stays so.
+    assert alice.order(order["id"])["_paymentConfirmation"] == "paid"
+    assert alice.payment_record(order["id"])["amountRefunded"] == 2500
+    assert [r["amount"] for r in stripe_refunds(server, intent_id)] == [2500]
+    event = refunded_events(server, app, order["id"])[-1]["payload"]
+    assert event["fullyRefunded"] is True and event["amountRefunded"] == 25
+    # Nothing is left to refund.
+    again = refund(admin.http, app, order["id"], key="full-2")
+    assert again.status_code == 409 and again.json()["result"] == "ERR"
+    assert len(stripe_refunds(server, intent_id)) == 1
+
+
+def test_partial_refunds_never_add_up_to_more_than_was_captured(server: LiveServer, app: OrderApp, alice: Buyer,
+                                                                 admin: Buyer) -> None:
+    order, intent_id = paid_order(alice)
+
+    first = ok(refund(admin.http, app, order["id"], {"amount": 1000, "reason": "one mug arrived broken"}, key="p-1"))
+    assert first["refund"]["amount"] == 1000 and first["refund"]["note"] == "one mug arrived broken"
+    assert first[app.record_name]["amountRefunded"] == 1000
+
+    too_much = refund(admin.http, app, order["id"], {"amount": 1600}, key="p-2")
+    assert too_much.status_code == 409, too_much.text
+    assert "15" in too_much.json()["message"]  # what can still be refunded: 15 USD
+    assert [r["amount"] for r in stripe_refunds(server, intent_id)] == [1000]
+
+    rest = ok(refund(admin.http, app, order["id"], key="p-3"))  # no amount: what is left
+    assert rest["refund"]["amount"] == 1500
+    assert alice.payment_record(order["id"])["amountRefunded"] == 2500
+    assert sorted(r["amount"] for r in stripe_refunds(server, intent_id)) == [1000, 1500]
+
+    bad = refund(admin.http, app, order["id"], {"amount": -5}, key="p-4")
+    assert bad.status_code in (400, 409) and bad.json()["result"] == "ERR"
+
+
+def test_a_refund_sent_again_with_the_same_key_is_one_refund(server: LiveServer, app: OrderApp, alice: Buyer,
+                                                             admin: Buyer) -> None:
+    order, intent_id = paid_order(alice)
+
+    first = ok(refund(admin.http, app, order["id"], {"amount": 500}, key="same-key"))
+    second = ok(refund(admin.http, app, order["id"], {"amount": 500}, key="same-key"))
+    by_body = ok(refund(admin.http, app, order["id"], {"amount": 500, "requestId": "same-key"}))
+
+    assert first["refund"]["refundId"] == second["refund"]["refundId"] == by_body["refund"]["refundId"]
+    assert [r["amount"] for r in stripe_refunds(server, intent_id)] == [500]
+    assert alice.payment_record(order["id"])["amountRefunded"] == 500
+
+
+def test_buyers_cannot_refund_not_even_their_own_order(server: LiveServer, app: OrderApp, alice: Buyer, bob: Buyer) -> None:
+    order, intent_id = paid_order(alice)
+
+    for who in (alice, bob):
+        refused = refund(who.http, app, order["id"], {"amount": 100}, key=f"buyer-{who.username}")
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["result"] == "ERR"
+    assert stripe_refunds(server, intent_id) == []
+    assert alice.payment_record(order["id"]).get("amountRefunded") in (None, 0)
+
+
+def test_a_dashboard_refund_shows_up_by_webhook(server: LiveServer, app: OrderApp, alice: Buyer) -> None:
+    order, intent_id = paid_order(alice)
+
+    # The merchant refunds in Stripe's dashboard: orderpay is not asked, Stripe tells it.
+    made = stripe_api(server).v1.refunds.create(params={"payment_intent": intent_id, "amount": 700})
+
+    record = eventually(lambda: (r := alice.payment_record(order["id"]))["amountRefunded"] == 700 and r,
+                        message="the dashboard refund never reached the payment record")
+    assert record["refunds"][0]["refundId"] == made.id
+    assert refunded_events(server, app, order["id"])[-1]["payload"]["via"] == "webhook"
+
+
+def test_a_dashboard_refund_shows_up_on_refresh_when_webhooks_do_not_arrive(server: LiveServer, app: OrderApp,
+                                                                            alice: Buyer) -> None:
+    order, intent_id = paid_order(alice)
+    with webhooks_held(server):
+        stripe_api(server).v1.refunds.create(params={"payment_intent": intent_id})
+        assert alice.payment_record(order["id"]).get("amountRefunded") in (None, 0)
+
+        refreshed = ok(alice.refresh(order["id"]))
+
+    assert refreshed[app.name]["_paymentConfirmation"] == "paid"
+    assert alice.payment_record(order["id"])["amountRefunded"] == 2500
+    assert refunded_events(server, app, order["id"])[-1]["payload"]["via"] == "refresh"
