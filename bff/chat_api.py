@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from payment_core import metrics
 from payment_core.api.auth import bearer_token, context_of, current_session
 from payment_core.api.envelope import error_body
 from payment_core.errors import BadInput, NotFound
@@ -34,9 +33,7 @@ def chat_router(hub: TurnHub, store: ChatStore, *, keepalive_seconds: float) -> 
 
     async def start(request: Request, session: Session, body: ChatRequest) -> LiveTurn:
         token = bearer_token(request.headers.get("authorization"))
-        turn = await hub.start(session, token, body.message, body.conversationId)
-        metrics.chat_turn_started()
-        return turn
+        return await hub.start(session, token, body.message, body.conversationId)
 
     @router.post("/stream", summary="Run a turn, streamed as server-sent events",
                  response_class=EventSourceResponse,
@@ -121,11 +118,10 @@ def chat_router(hub: TurnHub, store: ChatStore, *, keepalive_seconds: float) -> 
 
 
 async def _frames(events: AsyncIterator[ChatEvent]) -> AsyncIterator[ServerSentEvent]:
-    with metrics.sse_stream():
-        async with aclosing(events):  # a client that leaves closes the turn's follower at once
-            async for event in events:
-                yield ServerSentEvent(data=json.dumps(event.data, ensure_ascii=False, separators=(",", ":")),
-                                      event=event.name, id=event.id)
+    async with aclosing(events):  # a client that leaves closes the turn's follower at once
+        async for event in events:
+            yield ServerSentEvent(data=json.dumps(event.data, ensure_ascii=False, separators=(",", ":")),
+                                  event=event.name, id=event.id)
 
 
 def ui_message(message: Message) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from payment_core import metrics
 from payment_core.errors import BadInput, Conflict, NotFound
 from payment_core.identity import Session
 from bff.agent import ToolLoop
@@ -173,6 +174,7 @@ class TurnHub:
                               provider=self.provider.name, user_message=message, new_conversation=new)
         # Committed before `start` goes out: a client that has an event id can resume on any replica.
         await self.store.writer.sync()
+        metrics.chat_turn_started()
         turn.emit("start", {"conversationId": str(conversation_id), "provider": self.provider.name})
         self.live[turn.id] = turn
         self._group.start_soon(self._run, turn, token, history + [message])
@@ -238,6 +240,7 @@ class TurnHub:
             turn.status, last = "stopped", turn.record("stopped", {**summary, "message": "Stopped."})
         else:
             turn.status, last = "done", turn.record("done", summary)
+        metrics.chat_turn_finished(turn.status, time.perf_counter() - turn.started)
         self.store.end_turn(turn.id, turn.conversation_id, turn.status)
         await self.store.writer.sync()
         turn.publish(last)

@@ -49,7 +49,7 @@ RECONCILER_RECOVERED = Counter("orderpay_reconciler_recovered", "Unfinished paym
                                "Stripe's answer to.",
                                ["app"], registry=REGISTRY)
 CHAT_TURNS_STARTED = Counter("orderpay_chat_turns_started", "Chat turns started.", registry=REGISTRY)
-CHAT_TURN_SECONDS = Histogram("orderpay_chat_turn_seconds", "Chat turns finished: duration by outcome (done, error, canceled).",
+CHAT_TURN_SECONDS = Histogram("orderpay_chat_turn_seconds", "Chat turns finished: duration by outcome (done, error, stopped).",
                               ["outcome"], registry=REGISTRY, buckets=(0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 180))
 TOOL_SECONDS = Histogram("orderpay_chat_tool_call_seconds", "Tool calls made by the chat, by tool and outcome (ok, failed).",
                          ["tool", "outcome"], registry=REGISTRY,

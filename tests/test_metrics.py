@@ -213,6 +213,10 @@ def test_a_streamed_chat_turn_counts_its_stream_turn_and_tool_calls(chat_server:
     after = eventually(lambda: (s := scrape(chat_server.base_url)) and
                        value(s, "orderpay_sse_streams_active") == value(before, "orderpay_sse_streams_active") and s)
     assert value(after, "orderpay_chat_turns_started_total") == value(before, "orderpay_chat_turns_started_total") + 1
+    assert value(after, "orderpay_chat_turn_seconds_count", outcome="done") == value(
+        before, "orderpay_chat_turn_seconds_count", outcome="done") + 1
+    assert value(after, "orderpay_chat_turn_seconds_sum", outcome="done") - value(
+        before, "orderpay_chat_turn_seconds_sum", outcome="done") >= 1.0  # the model's pause is in it
     ok = dict(tool="listOrders", outcome="ok")
     assert value(after, "orderpay_chat_tool_call_seconds_count", **ok) == value(
         before, "orderpay_chat_tool_call_seconds_count", **ok) + 1

@@ -1,6 +1,7 @@
-"""ASGI middleware: request ids and access logs, and the request body limit."""
+"""ASGI middleware: request ids and access logs, the request body limit, open event streams."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from payment_core import metrics
 from payment_core.api.envelope import RequestContext, error_body
 from payment_core.errors import PayloadTooLarge
 from payment_core.logs import request_id_var
@@ -155,3 +157,27 @@ class CaseInsensitivePaths:
                         scope = {**scope, "path": canonical, "raw_path": canonical.encode()}
                     break
         await self.app(scope, receive, send)
+
+
+class EventStreamsMiddleware:
+    """Counts the server-sent event streams open right now (`metrics.sse_stream`): any response
+    whose content type is `text/event-stream`, whichever route (chat, AI SDK, AG-UI) serves it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        stream: contextlib.ExitStack = contextlib.ExitStack()
+
+        async def watching_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and any(
+                    name.lower() == b"content-type" and value.startswith(b"text/event-stream")
+                    for name, value in message.get("headers", [])):
+                stream.enter_context(metrics.sse_stream())
+            await send(message)
+
+        with stream:  # left when the response ends, the client goes away or the app fails
+            await self.app(scope, receive, watching_send)
