@@ -1,6 +1,6 @@
 """An offline, test-mode imitation of the part of Stripe orderpay uses, spoken to through the official SDK.
 
-    config = SandboxConfig(state_path=Path(".orderpay/stripe-sandbox.sqlite3"))
+    config = SandboxConfig(state_path=Path(".orderpay/stripe-sandbox.sqlite3"))   # fresh random keys: config.keys
     app = create_sandbox_app(config)          # ASGI; standalone or mounted under a prefix
     async with app.state.sandbox.running():   # webhook deliveries and settlements (the app's lifespan does this)
         ...
@@ -10,7 +10,7 @@ See docs/sandbox.md for the test cards and the deliberate differences from Strip
 """
 
 from .app import create_sandbox_app, run_sandbox
-from .config import SandboxConfig, WebhookEndpointConfig
+from .config import SandboxConfig, SandboxKeys, WebhookEndpointConfig
 from .runtime import Sandbox
 
-__all__ = ["Sandbox", "SandboxConfig", "WebhookEndpointConfig", "create_sandbox_app", "run_sandbox"]
+__all__ = ["Sandbox", "SandboxConfig", "SandboxKeys", "WebhookEndpointConfig", "create_sandbox_app", "run_sandbox"]

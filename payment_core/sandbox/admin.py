@@ -1,13 +1,19 @@
-"""Sandbox-only calls under /_sandbox (secret-key authenticated): reset state, manage webhook endpoints."""
+"""Sandbox-only calls under /_sandbox, all with the secret key: reset state, manage webhook endpoints,
+and what happens at Stripe out of the integration's sight (dashboard refunds, a bank's dispute decision)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import objects, webhooks
+from . import disputes, errors, objects, refunds, webhooks
 
 if TYPE_CHECKING:
     from .api import ApiRequest
+
+REGISTRATION_OFF = (
+    "This sandbox delivers webhooks only to the endpoints it was configured with; "
+    "endpoints cannot be registered through the API."
+)
 
 
 def reset(req: ApiRequest) -> dict[str, Any]:
@@ -17,11 +23,14 @@ def reset(req: ApiRequest) -> dict[str, Any]:
 
 
 def create_endpoint(req: ApiRequest) -> dict[str, Any]:
+    if not req.sandbox.config.allow_webhook_registration:
+        raise errors.StripeError(403, "invalid_request_error", REGISTRATION_OFF)
     return webhooks.register(req.sandbox, req.params)
 
 
 def list_endpoints(req: ApiRequest) -> dict[str, Any]:
-    data = webhooks.endpoints(req.sandbox)
+    # As Stripe: an endpoint's signing secret is shown once, when it is created, never on a listing.
+    data = [webhooks.without_secret(endpoint) for endpoint in webhooks.endpoints(req.sandbox)]
     return objects.list_object(data, has_more=False, url="/_sandbox/webhook_endpoints")
 
 
@@ -34,3 +43,11 @@ def forget_idempotency_keys(req: ApiRequest) -> dict[str, Any]:
     what a retry does once Stripe no longer recognises the key."""
     forgotten = req.store.forget_idempotency_keys()
     return {"object": "sandbox.idempotency_keys_forgotten", "forgotten": forgotten}
+
+
+def dashboard_refund(req: ApiRequest) -> dict[str, Any]:
+    return refunds.create_from_dashboard(req)
+
+
+def decide_dispute(req: ApiRequest) -> dict[str, Any]:
+    return disputes.decide(req)

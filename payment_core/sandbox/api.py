@@ -136,7 +136,7 @@ def api_endpoint(sandbox: Sandbox, handler: Handler, *, publishable: bool = Fals
                     return json_response(saved.status, saved.body, replay)
                 sandbox.in_flight.add(key)
                 registered = True
-            if method == "POST" and sandbox.config.latency:
+            if sandbox.config.latency:  # a Stripe that takes this long to answer
                 await anyio.sleep(sandbox.config.latency)
             api_request = ApiRequest(
                 sandbox, params, dict(request.path_params), caller, Origin(request_id, key), sandbox_base_url(request)

@@ -11,19 +11,21 @@ from importlib import resources
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import admin, customers, events, payment_intents, payment_methods, refunds, threeds
-from .api import Handler, api_endpoint, sandbox_base_url
+from . import admin, customers, disputes, events, payment_intents, payment_methods, refunds, threeds
+from .api import Handler, api_endpoint, route_path, sandbox_base_url
 from .config import SandboxConfig
+from .cors import SandboxCors
+from .errors import invalid_request
 from .runtime import Sandbox
 
 BASE_URL_PLACEHOLDER = "__SANDBOX_BASE_URL__"
 
-# (method, path, handler, publishable key allowed)
+# (method, path, handler, publishable key allowed). The publishable key reaches only what Stripe.js
+# does in a browser: create a card payment method, and read or confirm an intent by its client secret.
 API_ROUTES: list[tuple[str, str, Handler, bool]] = [
     ("POST", "/v1/customers", customers.create, False),
     ("GET", "/v1/customers", customers.list_customers, False),
@@ -48,6 +50,10 @@ API_ROUTES: list[tuple[str, str, Handler, bool]] = [
     ("POST", "/v1/refunds", refunds.create, False),
     ("GET", "/v1/refunds", refunds.list_refunds, False),
     ("GET", "/v1/refunds/{id}", refunds.retrieve, False),
+    ("GET", "/v1/disputes", disputes.list_disputes, False),
+    ("GET", "/v1/disputes/{id}", disputes.retrieve, False),
+    ("POST", "/v1/disputes/{id}", disputes.update, False),
+    ("POST", "/v1/disputes/{id}/close", disputes.accept, False),
     ("GET", "/v1/events", events.list_events, False),
     ("GET", "/v1/events/{id}", events.retrieve, False),
     ("POST", "/_sandbox/reset", admin.reset, False),
@@ -55,6 +61,8 @@ API_ROUTES: list[tuple[str, str, Handler, bool]] = [
     ("POST", "/_sandbox/webhook_endpoints", admin.create_endpoint, False),
     ("GET", "/_sandbox/webhook_endpoints", admin.list_endpoints, False),
     ("DELETE", "/_sandbox/webhook_endpoints/{id}", admin.delete_endpoint, False),
+    ("POST", "/_sandbox/refunds", admin.dashboard_refund, False),
+    ("POST", "/_sandbox/disputes/{id}/close", admin.decide_dispute, False),
 ]
 
 
@@ -73,6 +81,16 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok", "livemode": False})
 
 
+async def unrecognized(request: Request, exc: Exception) -> Response:
+    """Stripe's answer to a URL (or method) it has no endpoint for: its JSON error body, 404."""
+    error = invalid_request(
+        f"Unrecognized request URL ({request.method}: {route_path(request)}). Please see https://stripe.com/docs "
+        "or we can help at https://support.stripe.com/.",
+        status=404,
+    )
+    return JSONResponse(error.body(), status_code=404)
+
+
 def create_sandbox_app(config: SandboxConfig) -> Starlette:
     """Build the sandbox; `app.state.sandbox.running()` runs its background work (the app's lifespan enters it)."""
     sandbox = Sandbox(config)
@@ -89,22 +107,16 @@ def create_sandbox_app(config: SandboxConfig) -> Starlette:
         async with sandbox.running():
             yield
 
-    middleware = [
-        # Browsers call the API from the shop's origin, as they call api.stripe.com.
-        Middleware(
-            CORSMiddleware,
-            allow_origins=["*"],
-            allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["*"],
-            expose_headers=["Request-Id", "Idempotent-Replayed", "Original-Request", "Stripe-Version"],
-            allow_private_network=True,
-        )
-    ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    # Browsers on the origins it was told may call it cross-origin, as shops call api.stripe.com.
+    middleware = [Middleware(SandboxCors, config=config)]
+    handlers = {404: unrecognized, 405: unrecognized}
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers=handlers)
     app.state.sandbox = sandbox
     return app
 
 
 def run_sandbox(host: str = "127.0.0.1", port: int = 12111, config: SandboxConfig | None = None) -> None:
     """Serve the sandbox until interrupted (the `orderpay sandbox` command); binds loopback unless told otherwise."""
-    uvicorn.run(create_sandbox_app(config or SandboxConfig()), host=host, port=port, log_level="info")
+    # The access log would print 3-D Secure URLs with their client secrets: orderpay's logging
+    # (configured by the caller) redacts every line, uvicorn's own format would not.
+    uvicorn.run(create_sandbox_app(config or SandboxConfig()), host=host, port=port, log_config=None)

@@ -1,7 +1,8 @@
 """Stripe's documented test cards, the `pm_card_*` shortcuts, and the checks Stripe makes on a raw card.
 
-Declines happen when a card is charged, never when the payment method is created, as with Stripe:
-only malformed data (Luhn, expiry, CVC) and non-test numbers are refused at creation.
+As with Stripe: creating a payment method refuses only malformed data (Luhn, expiry, CVC) and non-test
+numbers; attaching it to a customer checks the card, so a declining card fails there already (except
+4000 0000 0000 0341, made to attach and fail when charged); charging it declines it.
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ class TestCard:
     requires_authentication: bool = False
     # Sandbox-only behaviour: the payment stays `processing` and settles later (see docs/sandbox.md).
     settles_later: bool = False
+    # Declines only when charged: attaching it to a customer succeeds (Stripe's 4000 0000 0000 0341).
+    attaches: bool = False
+    # The charge succeeds, then the buyer's bank disputes it as fraudulent (Stripe's 4000 0000 0000 0259).
+    disputed: bool = False
+
+    @property
+    def declines_at_attach(self) -> bool:
+        """Stripe checks a card when it is attached: a declining card fails there, except one made to
+        attach, and a 3-D Secure card, whose decline follows the authentication of a payment."""
+        return self.decline is not None and not self.requires_authentication and not self.attaches
 
     @property
     def last4(self) -> str:
@@ -92,6 +103,8 @@ _CARDS = [
     TestCard("4000000000003055", "visa"),
     TestCard("4000008260003178", "visa", requires_authentication=True, decline=INSUFFICIENT_FUNDS),
     TestCard("4000000000007726", "visa", settles_later=True),
+    TestCard("4000000000000341", "visa", decline=GENERIC_DECLINE, attaches=True),
+    TestCard("4000000000000259", "visa", disputed=True),
 ]
 
 TEST_CARDS: dict[str, TestCard] = {card.number: card for card in _CARDS}
@@ -109,6 +122,15 @@ TEST_PAYMENT_METHODS: dict[str, str] = {
     "pm_card_jcb": "3566002020360505",
     "pm_card_unionpay": "6200000000000005",
     "pm_card_chargeDeclined": "4000000000000002",
+    "pm_card_visa_chargeDeclined": "4000000000000002",
+    "pm_card_visa_chargeDeclinedInsufficientFunds": "4000000000009995",
+    "pm_card_visa_chargeDeclinedLostCard": "4000000000009987",
+    "pm_card_visa_chargeDeclinedStolenCard": "4000000000009979",
+    "pm_card_visa_chargeDeclinedExpiredCard": "4000000000000069",
+    "pm_card_visa_chargeDeclinedIncorrectCvc": "4000000000000127",
+    "pm_card_visa_chargeDeclinedProcessingError": "4000000000000119",
+    "pm_card_chargeCustomerFail": "4000000000000341",
+    "pm_card_createDispute": "4000000000000259",
     "pm_card_chargeDeclinedInsufficientFunds": "4000000000009995",
     "pm_card_chargeDeclinedLostCard": "4000000000009987",
     "pm_card_chargeDeclinedStolenCard": "4000000000009979",

@@ -356,3 +356,51 @@ def event(
         "request": {"id": request_id, "idempotency_key": idempotency_key},
         "type": type,
     }
+
+
+DISPUTE_EVIDENCE_FIELDS = (
+    "access_activity_log", "billing_address", "cancellation_policy", "cancellation_policy_disclosure",
+    "cancellation_rebuttal", "customer_communication", "customer_email_address", "customer_name",
+    "customer_purchase_ip", "customer_signature", "duplicate_charge_documentation", "duplicate_charge_explanation",
+    "duplicate_charge_id", "product_description", "receipt", "refund_policy", "refund_policy_disclosure",
+    "refund_refusal_explanation", "service_date", "service_documentation", "shipping_address", "shipping_carrier",
+    "shipping_date", "shipping_documentation", "shipping_tracking_number", "uncategorized_file", "uncategorized_text",
+)  # fmt: skip
+
+# Stripe gives the merchant about a week to answer a chargeback.
+DISPUTE_RESPONSE_SECONDS = 7 * 24 * 3600
+
+
+def dispute(charge: dict[str, Any], *, reason: str) -> dict[str, Any]:
+    """A chargeback on `charge`, as the bank opens it: the whole amount, awaiting the merchant's evidence."""
+    card = charge["payment_method_details"]["card"]
+    return {
+        "id": new_id("dp"),
+        "object": "dispute",
+        "amount": charge["amount"],
+        # The sandbox keeps no balance ledger (see charge's balance_transaction).
+        "balance_transactions": [],
+        "charge": charge["id"],
+        "created": now(),
+        "currency": charge["currency"],
+        "enhanced_eligibility_types": [],
+        "evidence": {**{name: None for name in DISPUTE_EVIDENCE_FIELDS}, "enhanced_evidence": {}},
+        "evidence_details": {
+            "due_by": now() + DISPUTE_RESPONSE_SECONDS,
+            "enhanced_eligibility": {},
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        # A chargeback (unlike an inquiry) cannot be refunded: the money already went back.
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {},
+        "payment_intent": charge["payment_intent"],
+        "payment_method_details": {
+            "card": {"brand": card["brand"], "case_type": "chargeback", "network_reason_code": "10.4", "network": card["network"]},
+            "type": "card",
+        },
+        "reason": reason,
+        "status": "needs_response",
+    }

@@ -71,6 +71,11 @@ def attach(sandbox: Sandbox, method: dict[str, Any], customer_id: str, origin: O
     customer = sandbox.store.get(customer_id)
     if customer is None or customer["object"] != "customer":
         raise errors.no_such("customer", customer_id, param="customer")
+    card = card_of(sandbox, method)
+    if card.declines_at_attach and card.decline is not None:
+        # Stripe verifies the card with the issuer on attach; nothing is saved and no event is sent.
+        decline = card.decline
+        raise errors.card_error(decline.message, code=decline.code, decline_code=decline.decline_code, param=decline.param)
     method = sandbox.store.put({**method, "customer": customer_id})
     events.emit(sandbox, "payment_method.attached", method, origin)
     return method

@@ -10,7 +10,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from . import errors, events, objects, payment_methods
+from . import disputes, errors, events, objects, payment_methods
 from .cards import AUTHENTICATION_REQUIRED, Decline, TestCard
 
 if TYPE_CHECKING:
@@ -184,6 +184,8 @@ def _charge(
         events.emit(sandbox, "charge.pending", charge, origin)
         return _save(sandbox, intent, "payment_intent.processing", origin)
     events.emit(sandbox, "charge.succeeded", charge, origin)
+    if card.disputed and capture:
+        disputes.schedule(sandbox, charge["id"])
     return _save(sandbox, intent, _succeeded(intent, capture), origin)
 
 
@@ -267,6 +269,8 @@ def capture(sandbox: Sandbox, intent: dict[str, Any], amount: int | None, origin
     charge.update(captured=True, amount_captured=amount, amount_refunded=charge["amount"] - amount)
     sandbox.store.put(charge)
     events.emit(sandbox, "charge.captured", charge, origin)
+    if payment_methods.card_of(sandbox, payment_methods.resolve(sandbox, charge["payment_method"])).disputed:
+        disputes.schedule(sandbox, charge["id"])
     intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
     return _save(sandbox, intent, "payment_intent.succeeded", origin)
 

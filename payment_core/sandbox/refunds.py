@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import errors, events, objects, payments
+from . import disputes, errors, events, objects, payments
 from .params import check_allowed, get_enum, get_int, get_str, updated_metadata
+from .runtime import Origin
 
 if TYPE_CHECKING:
     from .api import ApiRequest
@@ -45,9 +46,16 @@ def _refundable_charge(req: ApiRequest) -> dict[str, Any]:
     return charge
 
 
-def create(req: ApiRequest) -> dict[str, Any]:
+def refund_charge(req: ApiRequest, origin: Origin) -> dict[str, Any]:
+    """Refund the charge the parameters name, by `amount` or what is left of it; `refund.created` and
+    `charge.refunded` follow. Shared by the API and the sandbox's dashboard-style refunds."""
     check_allowed(req.params, ("charge", "payment_intent", "amount", "reason", "metadata"))
     charge = _refundable_charge(req)
+    dispute = disputes.dispute_of(req.sandbox, charge)
+    if dispute is not None and not dispute["is_charge_refundable"]:
+        raise errors.invalid_request(
+            f"Charge {charge['id']} has been charged back; cannot issue a refund.", param="charge", code="charge_disputed"
+        )
     remaining = charge["amount"] - charge["amount_refunded"]
     if remaining <= 0:
         raise errors.invalid_request(
@@ -74,9 +82,19 @@ def create(req: ApiRequest) -> dict[str, Any]:
         refunds={**refunds, "data": [refund, *refunds["data"]][:10], "has_more": len(refunds["data"]) >= 10},
     )
     req.store.put(charge)
-    events.emit(req.sandbox, "refund.created", refund, req.origin)
-    events.emit(req.sandbox, "charge.refunded", charge, req.origin, previous_attributes=previous)
+    events.emit(req.sandbox, "refund.created", refund, origin)
+    events.emit(req.sandbox, "charge.refunded", charge, origin, previous_attributes=previous)
     return refund
+
+
+def create(req: ApiRequest) -> dict[str, Any]:
+    return refund_charge(req, req.origin)
+
+
+def create_from_dashboard(req: ApiRequest) -> dict[str, Any]:
+    """`POST /_sandbox/refunds`: a refund made in Stripe's dashboard, out of orderpay's sight. Its events
+    name no API request, as the dashboard's do not name one of the integration's."""
+    return refund_charge(req, Origin())
 
 
 def _money(amount: int, currency: str) -> str:

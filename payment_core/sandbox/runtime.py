@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import anyio
 import httpx
 
-from . import payments, webhooks
+from . import disputes, payments, webhooks
 from .config import SandboxConfig
 from .store import Job, Store
 
@@ -100,6 +100,9 @@ class Sandbox:
                     await webhooks.deliver(self, client, job)
                 elif job.kind == "settle":
                     payments.settle(self, job.payload["payment_intent"])
+                    self.store.finish_job(job.id)
+                elif job.kind == "dispute":
+                    disputes.open_dispute(self, job.payload["charge"])
                     self.store.finish_job(job.id)
                 else:
                     logger.warning("dropping unknown sandbox job %r", job.kind)

@@ -56,6 +56,10 @@ def endpoints(sandbox: Sandbox) -> list[dict[str, Any]]:
     return configured + registered[::-1]
 
 
+def without_secret(endpoint: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in endpoint.items() if key != "secret"}
+
+
 def listens_to(endpoint: dict[str, Any], event_type: str) -> bool:
     return "*" in endpoint["enabled_events"] or event_type in endpoint["enabled_events"]
 

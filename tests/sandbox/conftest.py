@@ -18,8 +18,8 @@ import uvicorn
 
 from payment_core.sandbox import SandboxConfig, create_sandbox_app
 
-SECRET_KEY = "sk_test_orderpay_sandbox"
-PUBLISHABLE_KEY = "pk_test_orderpay_sandbox"
+# `http()`'s default: the sandbox's own secret key (each sandbox generates its keys).
+SECRET = "<the sandbox's secret key>"
 
 
 @dataclass
@@ -30,12 +30,22 @@ class SandboxServer:
     _server: uvicorn.Server
     _thread: threading.Thread
 
-    def client(self, api_key: str = SECRET_KEY, **options: Any) -> stripe.StripeClient:
-        options.setdefault("max_network_retries", 0)
-        return stripe.StripeClient(api_key, base_addresses={"api": self.url}, **options)
+    @property
+    def secret_key(self) -> str:
+        return self.config.secret_key
 
-    def http(self, api_key: str | None = SECRET_KEY) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    @property
+    def publishable_key(self) -> str:
+        return self.config.publishable_key
+
+    def client(self, api_key: str | None = None, **options: Any) -> stripe.StripeClient:
+        options.setdefault("max_network_retries", 0)
+        return stripe.StripeClient(api_key or self.secret_key, base_addresses={"api": self.url}, **options)
+
+    def http(self, api_key: str | None = SECRET) -> httpx.Client:
+        """Plain HTTP with `api_key` as bearer (the secret key unless told; None: no key at all)."""
+        key = self.secret_key if api_key is SECRET else api_key
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
 
     def reset(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import stripe
 
-from .conftest import PUBLISHABLE_KEY, SandboxServer
+from .conftest import SandboxServer
 
 
 SHOP_PAGE = """<!doctype html>
@@ -49,8 +49,9 @@ def browser(chromium: Any) -> Any:
 
 @pytest.fixture
 def shop_url(sandbox: SandboxServer) -> Iterator[str]:
-    """A shop page on its own origin that loads the sandbox's Stripe.js."""
-    page = SHOP_PAGE.format(sandbox=sandbox.url, pk=PUBLISHABLE_KEY).encode()
+    """A shop page on its own origin that loads the sandbox's Stripe.js; the sandbox is told to allow
+    that origin, as `orderpay sandbox --allowed-origin` is."""
+    page = SHOP_PAGE.format(sandbox=sandbox.url, pk=sandbox.publishable_key).encode()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
@@ -65,7 +66,10 @@ def shop_url(sandbox: SandboxServer) -> Iterator[str]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/shop"
+    origin = f"http://127.0.0.1:{server.server_address[1]}"
+    sandbox.config.allowed_origins.append(origin)
+    yield f"{origin}/shop"
+    sandbox.config.allowed_origins.remove(origin)
     server.shutdown()
     server.server_close()
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from payment_core.luhn import luhn_valid
 from payment_core.sandbox import cards
 
-from .conftest import PUBLISHABLE_KEY, SandboxServer
+from .conftest import SandboxServer
 
 DECLINES = [
     # (pm_card id, raw number, code, decline_code, param)
@@ -38,7 +38,7 @@ def browser_card(sandbox: SandboxServer, number: str, exp_month: int = 12, exp_y
     card: dict[str, Any] = {"number": number, "exp_month": exp_month, "exp_year": exp_year or datetime.date.today().year + 2}
     if cvc is not None:
         card["cvc"] = cvc
-    return sandbox.client(PUBLISHABLE_KEY).v1.payment_methods.create(params={"type": "card", "card": card})  # type: ignore[typeddict-item]
+    return sandbox.client(sandbox.publishable_key).v1.payment_methods.create(params={"type": "card", "card": card})  # type: ignore[typeddict-item]
 
 
 @pytest.mark.parametrize("test_id, number, code, decline_code, param", DECLINES)
@@ -106,7 +106,7 @@ def test_card_checked_at_creation(sandbox: SandboxServer, card: dict[str, Any], 
 
 def test_missing_card_fields(sandbox: SandboxServer) -> None:
     with pytest.raises(stripe.InvalidRequestError) as info:
-        sandbox.client(PUBLISHABLE_KEY).v1.payment_methods.create(params={"type": "card", "card": {"number": "4242424242424242"}})  # type: ignore[typeddict-item]
+        sandbox.client(sandbox.publishable_key).v1.payment_methods.create(params={"type": "card", "card": {"number": "4242424242424242"}})  # type: ignore[typeddict-item]
     assert info.value.code == "parameter_missing" and info.value.param == "card[exp_month]"
 
 
@@ -182,3 +182,54 @@ def test_every_documented_test_card_passes_luhn_and_has_its_brand() -> None:
     assert set(cards.TEST_PAYMENT_METHODS.values()) <= set(cards.TEST_CARDS)
     assert cards.detect_brand("2221000000000009") == "mastercard"
     assert cards.detect_brand("9999") == "unknown"
+
+
+ATTACH_DECLINES = [(test_id, number, code, decline_code) for test_id, number, code, decline_code, _ in DECLINES]
+
+
+@pytest.mark.parametrize("test_id, number, code, decline_code", ATTACH_DECLINES)
+def test_declining_cards_are_declined_when_attached(
+    client: stripe.StripeClient, sandbox: SandboxServer, test_id: str, number: str, code: str, decline_code: str
+) -> None:
+    """Stripe checks a card with its bank when it is attached to a customer: a card that declines
+    fails there already, nothing is saved and no event is sent."""
+    customer = client.v1.customers.create()
+    for payment_method in (test_id, browser_card(sandbox, number).id):
+        with pytest.raises(stripe.CardError) as info:
+            client.v1.payment_methods.attach(payment_method, params={"customer": customer.id})
+        assert info.value.http_status == 402
+        assert (info.value.code, info.value.error.decline_code) == (code, decline_code)  # type: ignore[union-attr]
+        assert info.value.json_body["error"]["type"] == "card_error"  # type: ignore[index]
+    assert client.v1.customers.payment_methods.list(customer.id).data == []
+    assert client.v1.events.list(params={"type": "payment_method.attached"}).data == []
+    with pytest.raises(stripe.CardError):
+        client.v1.customers.create(params={"payment_method": test_id})
+    assert [c.id for c in client.v1.customers.list().data] == [customer.id], "no customer is made with a declining card"
+
+
+def test_visa_charge_declined_test_id_declines_like_0002(client: stripe.StripeClient) -> None:
+    customer = client.v1.customers.create()
+    with pytest.raises(stripe.CardError) as attach:
+        client.v1.payment_methods.attach("pm_card_visa_chargeDeclined", params={"customer": customer.id})
+    with pytest.raises(stripe.CardError) as charge:
+        card_payment(client, "pm_card_visa_chargeDeclined")
+    assert attach.value.code == charge.value.code == "card_declined"
+
+
+@pytest.mark.parametrize("payment_method", ["pm_card_chargeCustomerFail", "4000000000000341"])
+def test_0341_attaches_and_fails_when_charged(client: stripe.StripeClient, sandbox: SandboxServer, payment_method: str) -> None:
+    """Stripe's 4000 0000 0000 0341: attaching it to a customer succeeds, charging the customer fails."""
+    customer = client.v1.customers.create()
+    method_id = browser_card(sandbox, payment_method).id if payment_method.isdigit() else payment_method
+    saved = client.v1.payment_methods.attach(method_id, params={"customer": customer.id})
+    assert saved.customer == customer.id and saved.card is not None and saved.card.last4 == "0341"
+    assert [m.id for m in client.v1.customers.payment_methods.list(customer.id).data] == [saved.id]
+    with pytest.raises(stripe.CardError) as info:
+        card_payment(client, saved.id, customer=customer.id, off_session=True)
+    assert (info.value.code, info.value.error.decline_code) == ("card_declined", "generic_decline")  # type: ignore[union-attr]
+    failed = info.value.json_body["error"]["payment_intent"]  # type: ignore[index]
+    assert failed["status"] == "requires_payment_method"
+    assert client.v1.charges.retrieve(info.value.json_body["error"]["charge"]).status == "failed"  # type: ignore[index]
+    # The saved card stays saved and declines again, as a card whose bank refuses every charge does.
+    with pytest.raises(stripe.CardError):
+        card_payment(client, saved.id, customer=customer.id)

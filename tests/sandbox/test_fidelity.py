@@ -203,3 +203,24 @@ def test_errors_have_stripe_error_body(sandbox: SandboxServer) -> None:
             "param": "amount",
         }
     }
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [("GET", "/v1/nothing"), ("POST", "/v1/customers/cus_x/whatever"), ("DELETE", "/v1/customers"), ("GET", "/v2/customers")],
+)
+def test_unknown_urls_get_stripes_json_404(sandbox: SandboxServer, method: str, path: str) -> None:
+    with sandbox.http() as http:
+        response = http.request(method, path)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json() == {
+        "error": {
+            "type": "invalid_request_error",
+            "message": f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs or we can "
+            "help at https://support.stripe.com/.",
+        }
+    }
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        sandbox.client().raw_request("get", "/v1/nothing")
+    assert info.value.http_status == 404 and "Unrecognized request URL" in str(info.value)

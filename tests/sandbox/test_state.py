@@ -84,7 +84,7 @@ def test_concurrent_confirmations_charge_once(sandbox: SandboxServer) -> None:
 
 def test_concurrent_creates_are_all_kept(sandbox: SandboxServer) -> None:
     def create(index: int) -> str:
-        with httpx.Client(base_url=sandbox.url, headers={"Authorization": "Bearer sk_test_orderpay_sandbox"}) as http:
+        with httpx.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {sandbox.secret_key}"}) as http:
             return http.post("/v1/customers", data={"metadata[i]": str(index)}).json()["id"]
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -16,7 +16,7 @@ from starlette.routing import Mount
 
 from payment_core.sandbox import SandboxConfig, create_sandbox_app
 
-from .conftest import PUBLISHABLE_KEY, SandboxServer, serve
+from .conftest import SandboxServer, serve
 
 RETURN_URL = "https://shop.example/orders/42/paid?step=done"
 
@@ -113,7 +113,7 @@ def test_challenge_page_needs_the_client_secret(client: stripe.StripeClient, san
 
 def test_publishable_key_confirm_and_retrieve_with_client_secret(client: stripe.StripeClient, sandbox: SandboxServer) -> None:
     intent = client.v1.payment_intents.create(params={"amount": 990, "currency": "usd", "payment_method_types": ["card"], "metadata": {"secret": "x"}})
-    browser = sandbox.client(PUBLISHABLE_KEY)
+    browser = sandbox.client(sandbox.publishable_key)
     seen = browser.v1.payment_intents.retrieve(intent.id, params={"client_secret": intent.client_secret})
     assert seen.status == "requires_payment_method"
     assert "metadata" not in seen and "customer" not in seen, "publishable keys see Stripe's restricted view"

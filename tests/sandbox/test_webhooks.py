@@ -13,7 +13,7 @@ import stripe
 from payment_core.sandbox import SandboxConfig, WebhookEndpointConfig
 from payment_core.sandbox.webhooks import sign
 
-from .conftest import PUBLISHABLE_KEY, Receiver, SandboxServer
+from .conftest import Receiver, SandboxServer
 
 FAST = {"webhook_retry_delay": 0.05, "processing_delay": 0.2}
 
@@ -113,7 +113,7 @@ def test_deliver_twice_sends_every_event_twice(start_sandbox: Callable[..., Sand
 
 def test_endpoints_registered_through_admin_call(sandbox: SandboxServer, receiver: Callable[..., Receiver]) -> None:
     hook = receiver()
-    with sandbox.http(PUBLISHABLE_KEY) as http:
+    with sandbox.http(sandbox.publishable_key) as http:
         assert http.post("/_sandbox/webhook_endpoints", data={"url": hook.url}).status_code == 401
     with sandbox.http() as http:
         created = http.post(
@@ -168,3 +168,45 @@ def test_pending_events_are_delivered_after_a_restart(
     start_sandbox(config)
     delivered = hook.wait_for(lambda got: len(got) >= 1)
     assert json.loads(delivered[0]["body"])["data"]["object"]["id"] == customer.id
+
+
+@pytest.mark.parametrize("key", ["publishable", "sk_test_orderpay_sandbox", "sk_test_invented000000000000", None])
+def test_registering_an_endpoint_needs_the_secret_key(sandbox: SandboxServer, receiver: Callable[..., Receiver], key: str | None) -> None:
+    """Anyone could register a URL and have every event (customers, intents) POSTed to it."""
+    hook = receiver()
+    with sandbox.http(sandbox.publishable_key if key == "publishable" else key) as http:
+        refused = http.post("/_sandbox/webhook_endpoints", data={"url": hook.url})
+        listing = http.get("/_sandbox/webhook_endpoints")
+    assert refused.status_code == listing.status_code == 401
+    assert refused.json()["error"]["type"] == "invalid_request_error"
+    sandbox.client().v1.customers.create(params={"email": "alice@example.com"})
+    time.sleep(0.2)
+    assert hook.requests == []
+    with sandbox.http() as http:
+        assert http.get("/_sandbox/webhook_endpoints").json()["data"] == []
+
+
+def test_signing_secrets_are_never_listed(start_sandbox: Callable[..., SandboxServer], receiver: Callable[..., Receiver]) -> None:
+    configured = WebhookEndpointConfig(receiver().url)
+    sandbox = start_sandbox(SandboxConfig(webhook_endpoints=[configured], **FAST))
+    with sandbox.http() as http:
+        created = http.post("/_sandbox/webhook_endpoints", data={"url": receiver().url}).json()
+        listing = http.get("/_sandbox/webhook_endpoints")
+    assert created["secret"].startswith("whsec_"), "shown once, to whoever registered it"
+    assert [e["id"] for e in listing.json()["data"]] == [configured.id, created["id"]]
+    assert "whsec_" not in listing.text and all("secret" not in e for e in listing.json()["data"])
+
+
+def test_a_sandbox_without_registration_delivers_only_where_configured(
+    start_sandbox: Callable[..., SandboxServer], receiver: Callable[..., Receiver]
+) -> None:
+    """As orderpay embeds it: webhooks go to orderpay's own route, and no call can add another URL."""
+    own, other = receiver(), receiver()
+    sandbox = start_sandbox(SandboxConfig(webhook_endpoints=[WebhookEndpointConfig(own.url)], allow_webhook_registration=False, **FAST))
+    with sandbox.http() as http:
+        refused = http.post("/_sandbox/webhook_endpoints", data={"url": other.url})
+    assert refused.status_code == 403
+    assert "cannot be registered" in refused.json()["error"]["message"]
+    sandbox.client().v1.customers.create()
+    own.wait_for(lambda got: len(got) == 1)
+    assert other.requests == []
