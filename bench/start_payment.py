@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness import LoadResult, ServerProcess, free_port, machine_line, python, write_section  # noqa: E402
 from payment_core.identity import find_demo_user  # noqa: E402
 from payment_core.runtime import dev_issuer  # noqa: E402
+from payment_core.sandbox import SandboxKeys  # noqa: E402
 from payment_core.settings import Settings  # noqa: E402
 from tests.support import drop_postgres, prepare_postgres  # noqa: E402  (the test suite's PostgreSQL helpers)
 
@@ -34,20 +35,24 @@ ORDERS = "/ordermanagement-api/v1/orders"
 
 
 WEBHOOK_SECRET = "whsec_orderpay_bench"
+# The standalone sandbox's keys for this run, handed to it, to orderpay and to the floor as a test rig does.
+KEYS = SandboxKeys()
 
 
 def start_sandbox() -> ServerProcess:
     port = free_port()
     return ServerProcess([python(), "-m", "payment_core.cli", "sandbox", "--memory", "--port", str(port)],
-                         port=port, ready_path="/_sandbox/health")
+                         port=port, ready_path="/_sandbox/health",
+                         env={"ORDERPAY_SANDBOX_SECRET_KEY": KEYS.secret_key, "ORDERPAY_SANDBOX_PUBLISHABLE_KEY": KEYS.publishable_key,
+                              "ORDERPAY_SANDBOX_WEBHOOK_SECRET": KEYS.webhook_secret})
 
 
 def start_server(data_dir: Path, database_url: str | None, sandbox_url: str) -> ServerProcess:
     """orderpay configured as for real Stripe, with the standalone sandbox as that Stripe."""
     port = free_port()
     env = {"ORDERPAY_DATA_DIR": str(data_dir), "ORDERPAY_DEMO_DATA": "false", "ORDERPAY_LOG_LEVEL": "WARNING",
-           "ORDERPAY_PAYMENT_ATTEMPTS_PER_MINUTE": "1000000", "ORDERPAY_STRIPE_SECRET_KEY": "sk_test_orderpay_sandbox",
-           "ORDERPAY_STRIPE_PUBLISHABLE_KEY": "pk_test_orderpay_sandbox", "ORDERPAY_STRIPE_API_BASE": sandbox_url,
+           "ORDERPAY_PAYMENT_ATTEMPTS_PER_MINUTE": "1000000", "ORDERPAY_STRIPE_SECRET_KEY": KEYS.secret_key,
+           "ORDERPAY_STRIPE_PUBLISHABLE_KEY": KEYS.publishable_key, "ORDERPAY_STRIPE_API_BASE": sandbox_url,
            "ORDERPAY_STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET}
     if database_url:
         env["ORDERPAY_DATABASE_URL"] = database_url
@@ -60,7 +65,7 @@ def start_floor(sandbox_url: str) -> ServerProcess:
     port = free_port()
     return ServerProcess([python(), "-m", "uvicorn", "bench.bare_app:app", "--port", str(port),
                           "--log-level", "warning", "--no-access-log"],
-                         port=port, ready_path="/health", env={"BENCH_STRIPE_API_BASE": sandbox_url})
+                         port=port, ready_path="/health", env={"BENCH_STRIPE_API_BASE": sandbox_url, "BENCH_STRIPE_SECRET_KEY": KEYS.secret_key})
 
 
 def timed(function, *args, **kwargs) -> float:  # type: ignore[no-untyped-def]
@@ -77,7 +82,7 @@ def measure_start(server: ServerProcess, floor: ServerProcess, sandbox_url: str,
     assert alice is not None
     token = dev_issuer(Settings(data_dir=data_dir)).issue(alice)
     http = httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    sdk = stripe.StripeClient("sk_test_orderpay_sandbox", base_addresses={"api": sandbox_url},
+    sdk = stripe.StripeClient(KEYS.secret_key, base_addresses={"api": sandbox_url},
                               http_client=stripe.HTTPXClient(allow_sync_methods=True), max_network_retries=0)
     card = http.post("/ordermanagement-api/payment-methods/add", json={"paymentMethodId": "pm_card_visa"}).json()
     order_ids = [http.post(ORDERS, json={"totalAmount": 1000 + i}).json()["order"]["id"] for i in range(payments + 10)]

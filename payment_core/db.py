@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from payment_core import sqlite_driver
 from payment_core.migrations import SchemaPlan, plan_schema, upgrade_schema
+from payment_core.files import private_database
 
 T = TypeVar("T")
 
@@ -72,7 +73,7 @@ def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_database(Path(parsed.database))  # owner-only, and so its -wal and -shm files
         database = parsed.database or ":memory:"
 
         async def connect() -> sqlite_driver.Connection:

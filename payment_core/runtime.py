@@ -14,6 +14,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payment_core.db import Database, create_database, database_plan, upgrade_database
+from payment_core.files import private_dir
 from payment_core.identity import DevTokenIssuer, SigningKey, TokenVerifier, VerifiedTokens, load_or_create_signing_key
 from payment_core.objects import ObjectStore
 from payment_core.paylinks import pay_link_use_table
@@ -67,6 +68,8 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         app = load_app(settings.app)
+        if settings.data_dir.exists():  # made by an older version perhaps, readable by others
+            private_dir(settings.data_dir, tighten=True)
         key = load_or_create_signing_key(signing_key_path(settings)) if settings.dev_identity_enabled else None
         db = create_database(settings.resolved_database_url(app.codename))
         engine = db.engine

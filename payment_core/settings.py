@@ -76,6 +76,15 @@ class Settings(BaseSettings):
         10, gt=0, description="Card additions and payment starts one user may make per minute; more get 429 (card testing)."
     )
     sandbox_deliver_twice: bool = Field(False, description="The embedded sandbox delivers every webhook twice.")
+    sandbox_latency_ms: float = Field(0, ge=0, description="The sandbox (embedded or `orderpay sandbox`) answers every API call after this many ms.")
+    sandbox_secret_key: SecretStr | None = Field(
+        None, description="`orderpay sandbox`: the secret key it accepts (sk_test_…). Unset: generated and kept beside its state."
+    )
+    sandbox_publishable_key: str | None = Field(None, description="`orderpay sandbox`: the publishable key it accepts (pk_test_…).")
+    sandbox_webhook_secret: SecretStr | None = Field(None, description="`orderpay sandbox`: the signing secret of its --webhook deliveries.")
+    sandbox_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="`orderpay sandbox`: browser origins that may call it cross-origin (comma-separated)."
+    )
 
     broker_url: str | None = Field(
         None, description="Where payment events are published: nats://host:4222 (JetStream) or kafka://host:9092. Unset: in-process only."
@@ -116,7 +125,7 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="Structured JSON log lines (false: plain text).")
 
-    @field_validator("stripe_webhook_secrets", "mcp_allowed_origins", "mcp_scopes", mode="before")
+    @field_validator("stripe_webhook_secrets", "mcp_allowed_origins", "mcp_scopes", "sandbox_allowed_origins", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

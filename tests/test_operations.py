@@ -109,17 +109,49 @@ def test_production_settings_turn_the_development_identity_provider_off(tmp_path
 
 
 def test_the_sandbox_runs_on_its_own_and_speaks_to_the_official_sdk(tmp_path: Path) -> None:
+    """A test rig hands the standalone sandbox its keys (options or ORDERPAY_SANDBOX_*); any other key,
+    the once-documented sk_test_orderpay_sandbox included, is refused."""
     import stripe
 
+    from payment_core.sandbox import SandboxKeys
+
+    keys = SandboxKeys()
     port = free_port()
-    process = subprocess.Popen([*ORDERPAY, "sandbox", "--port", str(port), "--state", str(tmp_path / "s.sqlite3")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "ORDERPAY_SANDBOX_SECRET_KEY": keys.secret_key, "ORDERPAY_SANDBOX_WEBHOOK_SECRET": keys.webhook_secret}
+    process = subprocess.Popen([*ORDERPAY, "sandbox", "--port", str(port), "--state", str(tmp_path / "s.sqlite3"),
+                                "--publishable-key", keys.publishable_key, "--allowed-origin", "http://127.0.0.1:3000"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         wait_until_healthy(f"http://127.0.0.1:{port}/_sandbox/health", process)
-        client = stripe.StripeClient("sk_test_orderpay_sandbox", base_addresses={"api": f"http://127.0.0.1:{port}"})
+        client = stripe.StripeClient(keys.secret_key, base_addresses={"api": f"http://127.0.0.1:{port}"})
         intent = client.v1.payment_intents.create({"amount": 1099, "currency": "usd", "payment_method": "pm_card_visa",
                                                    "payment_method_types": ["card"], "confirm": True})
         assert intent.status == "succeeded" and intent.client_secret.startswith(f"{intent.id}_secret_")
+        with pytest.raises(stripe.AuthenticationError):
+            stripe.StripeClient("sk_test_orderpay_sandbox", base_addresses={"api": f"http://127.0.0.1:{port}"},
+                                max_network_retries=0).v1.customers.list()
+        preflight = httpx.options(f"http://127.0.0.1:{port}/v1/payment_methods",
+                                  headers={"Origin": "http://127.0.0.1:3000", "Access-Control-Request-Method": "POST"})
+        assert preflight.headers["access-control-allow-origin"] == "http://127.0.0.1:3000"
     finally:
         process.terminate()
-        process.communicate(timeout=20)
+        out, err = process.communicate(timeout=20)
+    assert keys.publishable_key in out, "the operator sees the publishable key"
+    assert keys.secret_key not in out + err and keys.webhook_secret not in out + err, "keys it was given are not echoed"
+
+
+def test_the_standalone_sandbox_generates_its_keys_and_says_where_they_are(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERPAY_SANDBOX_")}
+    process = subprocess.Popen([*ORDERPAY, "sandbox", "--port", str(port), "--state", str(tmp_path / "s.sqlite3")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}/_sandbox/health", process)
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=20)
+    keys_file = tmp_path / "s.keys.json"
+    keys = json.loads(keys_file.read_text())
+    assert keys["secret_key"].startswith("sk_test_") and keys["secret_key"] != "sk_test_orderpay_sandbox"
+    assert keys_file.stat().st_mode & 0o777 == 0o600
+    assert str(keys_file) in out and keys["publishable_key"] in out and keys["secret_key"] not in out

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from payment_core import metrics
 from payment_core.api.envelope import RequestContext, error_body
 from payment_core.errors import PayloadTooLarge
-from payment_core.logs import request_id_var
+from payment_core.logs import redact, request_id_var
 
 log = logging.getLogger("orderpay.access")
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -54,7 +54,7 @@ class RequestContextMiddleware:
                 "request",
                 extra={
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": redact(scope["path"]),  # a pay link's path is its token
                     "status": status,
                     "durationMs": round((time.perf_counter() - context.started) * 1000, 2),
                     "userId": context.session.user_id if context.session else None,

@@ -14,6 +14,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from payment_core.files import private_dir
+
 _KEY_SIZE = 2048
 _PUBLIC_EXPONENT = 65537
 
@@ -71,7 +73,7 @@ def load_or_create_signing_key(path: Path) -> SigningKey:
     except FileNotFoundError:
         pass
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # the data dir: owner-only when this creates it
     private_key = rsa.generate_private_key(public_exponent=_PUBLIC_EXPONENT, key_size=_KEY_SIZE)
     pem = private_key.private_bytes(
         encoding=serialization.Encoding.PEM,

@@ -746,7 +746,8 @@ class PaymentService:
         """
         event = self._verify(payload, signature)
         event_id, event_type = event["id"], event["type"]
-        status = await self._store_delivery(event_id, event_type, payload)
+        # Stored as events carry it: without the intent's client secret and next-action URLs.
+        status = await self._store_delivery(event_id, event_type, json.dumps(_without_client_secret(event)).encode())
         if status in ("processed", "ignored"):
             return WebhookOutcome(event_id, "duplicate")
         try:
@@ -892,8 +893,8 @@ class PaymentService:
 
 
 def _without_client_secret(event: dict[str, Any]) -> dict[str, Any]:
-    """A webhook event as events may carry it: the intent's client secret (and the next-action
-    URLs that embed it) stay out of the outbox and the broker."""
+    """A webhook event as events and the stored delivery may carry it: the intent's client secret
+    (and the next-action URLs that embed it) stay out of the outbox, the broker and the database."""
     intent = dict((event.get("data") or {}).get("object") or {})
     intent.pop("client_secret", None)
     intent.pop("next_action", None)

@@ -2,11 +2,10 @@
 set, otherwise the offline sandbox served inside this process at /stripe-sandbox."""
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
-from payment_core.sandbox import SandboxConfig, WebhookEndpointConfig
+from payment_core.production import check_production, warn_if_test_mode
+from payment_core.sandbox import SandboxConfig, SandboxKeys, WebhookEndpointConfig
 from payment_core.settings import Settings
 
 SANDBOX_PREFIX = "/stripe-sandbox"
@@ -36,20 +35,16 @@ class StripeSetup:
                 "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
-def _sandbox_webhook_secret(path: Path) -> str:
-    """Persisted, so that deliveries queued before a restart still verify after it."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = "whsec_" + secrets.token_hex(24)
-    path.write_text(secret)
-    path.chmod(0o600)
-    return secret
+# The embedded sandbox's keys and webhook secret, generated once per data dir and kept owner-only,
+# so that a restart (and deliveries queued before it) keeps them.
+SANDBOX_KEYS_FILE = "stripe-sandbox-keys.json"
 
 
 def stripe_setup(settings: Settings, webhook_paths: list[str]) -> StripeSetup:
     """`webhook_paths` are the service-wide webhook routes the sandbox should deliver to."""
+    check_production(settings)  # production never falls back to the sandbox
     if not settings.uses_sandbox:
+        warn_if_test_mode(settings)
         return StripeSetup(
             secret_key=settings.stripe_secret_key or "",
             publishable_key=settings.stripe_publishable_key or "",
@@ -58,11 +53,16 @@ def stripe_setup(settings: Settings, webhook_paths: list[str]) -> StripeSetup:
             sandbox=None,
         )
     public = settings.resolved_public_url()
-    secret = _sandbox_webhook_secret(settings.data_dir / "sandbox-webhook-secret")
+    keys = SandboxKeys.load_or_create(settings.data_dir / SANDBOX_KEYS_FILE)
+    secret = keys.webhook_secret
     config = SandboxConfig(
         state_path=settings.data_dir / "stripe-sandbox.sqlite3",
+        keys=keys,
         webhook_endpoints=[WebhookEndpointConfig(url=f"{public}{path}", secret=secret) for path in webhook_paths],
+        # Same-origin (served under /stripe-sandbox): no CORS, and deliveries only to orderpay's own routes.
+        allow_webhook_registration=False,
         deliver_twice=settings.sandbox_deliver_twice,
+        latency=settings.sandbox_latency_ms / 1000,
     )
     return StripeSetup(
         secret_key=config.secret_key,

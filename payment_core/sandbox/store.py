@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from payment_core.files import private_database
+
 from .errors import StripeError
 
 _SCHEMA = """
@@ -74,10 +76,11 @@ class Store:
 
     def __init__(self, path: Path | None, *, fresh: bool = False) -> None:
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
             if fresh:
                 for suffix in ("", "-wal", "-shm"):
                     Path(str(path) + suffix).unlink(missing_ok=True)
+            # Buyers' names, e-mails and cards: owner-only, and so are the -wal and -shm files SQLite adds.
+            private_database(path)
         self._db = sqlite3.connect(":memory:" if path is None else str(path), check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
         self._depth = 0
