@@ -14,12 +14,13 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("req
 REDACTED = "[redacted]"
 
 # Each pattern keeps what identifies the thing (a path, a parameter name, an intent id) and drops the
-# secret. Replacements hold no quote or backslash, so a redacted JSON line is still JSON.
+# secret. Neither what is removed nor what replaces it holds a quote or a backslash, so a redacted
+# JSON line (escaped JSON inside it too) is still JSON.
 _REDACTIONS: list[tuple[re.Pattern[str], str]] = [
     # Pay links: /pay/{token} and the pay page's API /pay/api/{token}/… (tokens are long; /pay/result is not one).
     (re.compile(r"(/pay/(?:api/)?)(?!result\b)[A-Za-z0-9._~%-]{16,}"), rf"\1{REDACTED}"),
     # Query and form parameters that carry a secret.
-    (re.compile(r"\b((?:payment_intent_)?client_secret|(?:access_|id_|refresh_)?token|key|secret)=[^&\s\"'#<>]+",
+    (re.compile(r"\b((?:payment_intent_)?client_secret|(?:access_|id_|refresh_)?token|key|secret)=[^&\s\"'#<>\\]+",
                 re.IGNORECASE), rf"\1={REDACTED}"),
     (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE), rf"\1 {REDACTED}"),
     # JWTs wherever they appear (bearer tokens quoted without their scheme).

@@ -83,7 +83,7 @@ def test_pay_with_3d_secure(page: Any, server: LiveServer) -> None:
 
 def test_a_declined_card_shows_the_error_and_leaves_the_order_unpaid(page: Any, server: LiveServer) -> None:
     order_id = new_reservation(server)
-    sign_in_and_add_card(page, server, "4000000000000002")
+    sign_in_and_add_card(page, server, "4000000000000341")  # saves, then declines at payment
     page.locator(f"input[name=order][value='{order_id}']").check()
     page.get_by_role("button", name="Pay").click()
     page.get_by_text("Stripe error message: Your card was declined.").wait_for()

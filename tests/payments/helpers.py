@@ -34,7 +34,9 @@ T = TypeVar("T")
 
 VISA = "4242424242424242"
 MASTERCARD = "5555555555554444"
-DECLINED = "4000000000000002"  # generic_decline
+# Saved, then declined when charged (generic_decline). Stripe declines 4000 0000 0000 0002 already when
+# it is attached to a customer, as the sandbox does: 0341 is Stripe's card for a saved card that fails.
+DECLINED = "4000000000000341"
 INSUFFICIENT_FUNDS = "4000000000009995"
 THREE_DS = "4000002760003184"  # authentication required on every payment
 PROCESSING = "4000000000007726"  # stays `processing`, settles later (sandbox)

@@ -7,7 +7,7 @@ from tests.support import LiveServer
 
 CARD_4242 = "4242424242424242"
 CARD_3DS = "4000002760003184"
-CARD_DECLINED = "4000000000000002"
+CARD_DECLINED = "4000000000000341"  # saves, then declines when charged (0002 is declined when saved)
 
 
 def sign_in(page: Any, server: LiveServer, username: str = "alice") -> None:
