@@ -44,7 +44,8 @@ def external_issuer(tmp_path: Path) -> Iterator[tuple[DevTokenIssuer, ThreadingH
 
 def production(tmp_path: Path, jwks_url: str) -> LiveServer:
     settings = Settings(app="airbnb", data_dir=tmp_path / "data", environment="production", auth_jwks_url=jwks_url,
-                        auth_issuer=ISSUER, auth_audience=AUDIENCE, log_json=False)
+                        auth_issuer=ISSUER, auth_audience=AUDIENCE, log_json=False,
+                        stripe_secret_key="sk_test_ProductionNeedsAStripeKey")  # never called here
     return LiveServer.start(settings)
 
 

@@ -118,7 +118,7 @@ async def test_the_pay_cards_quote_pays_what_the_card_showed(server: LiveServer,
 
 async def test_without_a_pay_link_secret_in_production_only_payments_are_refused(tmp_path: Path) -> None:
     settings = Settings(app="store", data_dir=tmp_path, environment="production",
-                        auth_jwks_url="http://127.0.0.1:9/jwks.json")
+                        auth_jwks_url="http://127.0.0.1:9/jwks.json", stripe_secret_key="sk_test_NeverCalledHere")
     runtime = Runtime.create(settings)
     try:
         await runtime.start()
