@@ -31,11 +31,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from payment_core.identity import DevTokenIssuer, Session, load_or_create_signing_key
+from payment_core.sandbox import SandboxKeys
 from tests.support import free_port, start_uvicorn, unavailable
 
 REPO = Path(__file__).resolve().parents[2]
-SANDBOX_SECRET_KEY = "sk_test_orderpay_sandbox"
-SANDBOX_PUBLISHABLE_KEY = "pk_test_orderpay_sandbox"
+# The standalone sandbox's keys for this run, handed to it and to the replicas as a test rig does.
+_SANDBOX_KEYS = SandboxKeys()
+SANDBOX_SECRET_KEY = _SANDBOX_KEYS.secret_key
+SANDBOX_PUBLISHABLE_KEY = _SANDBOX_KEYS.publishable_key
 
 
 def orderpay_command() -> list[str]:
@@ -320,7 +323,8 @@ def start_cluster(workdir: Path, *, spec: Path, database_url: str, nats_url: str
     webhooks = WebhookHop(lb_url)
 
     sandbox = spawn("sandbox", [*orderpay_command(), "sandbox", "--port", str(sandbox_port), "--memory",
-                                "--webhook", f"{webhooks.url}{webhook_path}", "--webhook-secret", webhook_secret],
+                                "--webhook", f"{webhooks.url}{webhook_path}", "--webhook-secret", webhook_secret,
+                                "--secret-key", SANDBOX_SECRET_KEY, "--publishable-key", SANDBOX_PUBLISHABLE_KEY],
                     base_env, workdir)
     wait_until(lambda: sandbox.alive() and httpx.get(f"http://127.0.0.1:{sandbox_port}/v1/customers", timeout=2,
                                                      headers={"Authorization": f"Bearer {SANDBOX_SECRET_KEY}"}

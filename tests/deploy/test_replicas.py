@@ -24,7 +24,7 @@ import stripe
 from payment_core.identity import Session
 from payment_core.spec.loader import bundled_spec_path
 from tests.bff.support import Frame, Pause, Say, ScriptedModel, openai_app, read_frames, serving
-from tests.deploy.cluster import SANDBOX_PUBLISHABLE_KEY, Cluster, start_cluster, wait_until
+from tests.deploy.cluster import SANDBOX_PUBLISHABLE_KEY, SANDBOX_SECRET_KEY, Cluster, start_cluster, wait_until
 from tests.support import drop_postgres, postgres_problem, run_async, session_postgres_url, unavailable
 
 pytestmark = pytest.mark.replicas
@@ -110,7 +110,7 @@ def new_card(cluster: Cluster, number: str = VISA) -> str:
 
 
 def merchant(cluster: Cluster) -> stripe.StripeClient:
-    return stripe.StripeClient("sk_test_orderpay_sandbox", base_addresses={"api": cluster.stripe_hop.target},
+    return stripe.StripeClient(SANDBOX_SECRET_KEY, base_addresses={"api": cluster.stripe_hop.target},
                                max_network_retries=0)
 
 
