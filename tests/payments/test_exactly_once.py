@@ -26,7 +26,6 @@ from tests.payments.helpers import (
     eventually,
     err,
     intents_of,
-    new_card,
     ok,
     on_server,
     order_app,
