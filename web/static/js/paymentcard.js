@@ -78,7 +78,7 @@ export function createPaymentCard(action, { api, stripe, returnUrl, resume = nul
   function openCheckoutPanel() {
     if (checkout) return;
     checkout = makeCheckout({
-      api, stripe: stripe(), amountText, payLabel: `Pay ${amountText}`, returnUrl,
+      api, stripe: stripe(), amountText, returnUrl,
       onOutcome: ({ order, paymentResult, card }) => applyOrder(order, paymentResult, card),
     });
     checkoutSlot.append(checkout.element);
