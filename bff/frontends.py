@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from payment_core import metrics
 from payment_core.api.auth import bearer_token
 from payment_core.errors import BadInput
 from payment_core.identity import Session
@@ -53,7 +54,9 @@ async def start_turn(hub: TurnHub, store: ChatStore, request: Request, session: 
                        field="messages")
     conversation_id = await conversation_of(store, session, chat_id)
     token = bearer_token(request.headers.get("authorization"))
-    return await hub.start(session, token, text, conversation_id, create=True)
+    turn = await hub.start(session, token, text, conversation_id, create=True)
+    metrics.chat_turn_started()
+    return turn
 
 
 def compact(value: Any) -> str:
@@ -64,12 +67,13 @@ async def encoded(events: AsyncIterator[ChatEvent], encode: Callable[[ChatEvent]
                   closing: list[str] | None = None) -> AsyncIterator[ServerSentEvent]:
     """SSE `data:` frames of what `encode` makes of each event; a client that leaves closes the
     turn's follower at once (the turn runs on for the resume grace period)."""
-    async with aclosing(events):
-        async for event in events:
-            for data in encode(event):
-                yield ServerSentEvent(data=data, sep="\n")
-    for data in closing or ():
-        yield ServerSentEvent(data=data, sep="\n")
+    with metrics.sse_stream():
+        async with aclosing(events):
+            async for event in events:
+                for data in encode(event):
+                    yield ServerSentEvent(data=data, sep="\n")
+        for data in closing or ():
+            yield ServerSentEvent(data=data, sep="\n")
 
 
 def sse_response(frames: AsyncIterator[ServerSentEvent], *, keepalive_seconds: float,

@@ -23,7 +23,8 @@ from payment_core.runtime import Runtime
 from payment_core.spec import PAYMENT_CONFIRMATION, PAYMENT_CONFIRMATION_VALUES
 from mcp_server.payment_card import PAYMENT_CARD_URI
 from mcp_server.schemas import RecordId, object_schema
-from mcp_server.toolkit import ADDITIVE, READ_ONLY, tool_caller, ToolSpec, input_schema, parse_arguments, tool_result
+from mcp_server.toolkit import (ADDITIVE, READ_ONLY, ToolSpec, input_schema, parse_arguments, tool_caller, tool_result,
+                              ui_tool_result)
 from mcp_server.wording import capitalized, words
 
 PAY_MESSAGE = "Payment is ready. Click Pay to proceed."
@@ -115,12 +116,14 @@ def initiate_payment_tool(runtime: Runtime, order_ref: type[BaseModel]) -> ToolS
             "payUrl": pay_url,
             "payUrlExpiresAt": iso(datetime.fromtimestamp(int(now) + ttl, timezone.utc)),
         }
-        text = (
-            f"Payment prepared, nothing charged yet: {summary.amount} {summary.currency} for "
-            f"\"{summary.description}\". The user pays by clicking Pay on the payment card, or by opening "
-            f"{pay_url} (valid for {_duration(ttl)}). Never ask the user for card details."
-        )
-        return tool_result(text, {"__frontendAction": action, "message": PAY_MESSAGE})
+        prepared = (f"Payment prepared, nothing charged yet: {summary.amount} {summary.currency} for "
+                    f"\"{summary.description}\".")
+        # A host rendering the card shows the pay link there: the model's text does without it.
+        for_model = (f"{prepared} The user pays by clicking Pay on the payment card shown to them. "
+                     "Never ask the user for card details.")
+        text = (f"{prepared} The user pays by clicking Pay on the payment card, or by opening {pay_url} (valid for "
+                f"{_duration(ttl)}). Never ask the user for card details.")
+        return ui_tool_result(for_model, {"__frontendAction": action, "message": PAY_MESSAGE}, text_only_fallback=text)
 
     return ToolSpec(
         name="initiatePayment",

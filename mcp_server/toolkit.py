@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from mcp.server.apps import client_supports_apps
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
@@ -33,6 +34,8 @@ SessionOf = Callable[[Context], Awaitable[Session]]
 """Who is calling: from the HTTP request's bearer token, or the token stdio was started with."""
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+_APPS_CLIENT: contextvars.ContextVar[bool] = contextvars.ContextVar("orderpay_apps_client", default=False)
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 ADDITIVE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
@@ -89,12 +92,14 @@ def sdk_tool(spec: ToolSpec, session_of: SessionOf) -> Tool:
 
     async def run(ctx: Context, arguments: dict[str, Any]) -> CallToolResult:
         caller = tool_caller.set(_caller_of(ctx))
+        renders = _APPS_CLIENT.set(client_supports_apps(ctx))
         try:
             return await spec.handler(await session_of(ctx), arguments)
         except OrderPayError as exc:
             raise ToolError(exc.message) from None
         finally:
             tool_caller.reset(caller)
+            _APPS_CLIENT.reset(renders)
 
     return Tool(
         fn=run,
@@ -128,6 +133,21 @@ def tool_result(summary: str, data: dict[str, Any]) -> CallToolResult:
         content=[TextContent(type="text", text=summary), TextContent(type="text", text=as_json)],
         structured_content=data,
     )
+
+
+def client_renders_apps() -> bool:
+    """Whether the client calling the running tool negotiated MCP Apps (it renders the tool's UI)."""
+    return _APPS_CLIENT.get()
+
+
+def ui_tool_result(model_text: str, data: dict[str, Any], *, text_only_fallback: str) -> CallToolResult:
+    """A UI-bound tool's result, separated as the MCP Apps specification (2026-01-26) says when
+    the client renders Apps: `content` is what the model reads, `structuredContent` what the UI
+    renders (hosts keep it out of the model's context). A client without Apps gets
+    `text_only_fallback` and the JSON twin, as `tool_result` gives, since its text is all it shows."""
+    if client_renders_apps():
+        return CallToolResult(content=[TextContent(type="text", text=model_text)], structured_content=data)
+    return tool_result(text_only_fallback, data)
 
 
 def input_schema(model: type[BaseModel]) -> dict[str, Any]:
