@@ -27,7 +27,7 @@ async def test_tools_are_listed_with_schemas_annotations_and_the_payment_card(se
         assert "io.modelcontextprotocol/ui" in (client.server_capabilities.extensions or {})
 
     assert set(tools) == {list_name, get_name, create_name, "initiatePayment", "getPaymentStatus", "refreshPayment",
-                          "listSavedCards"}
+                          "listSavedCards", "requestRefund"}
     for tool in tools.values():
         assert tool.title and tool.annotations is not None and tool.annotations.title == tool.title
         assert len(tool.description or "") > 100, tool.name
@@ -152,4 +152,5 @@ async def test_an_order_object_without_buyer_settable_fields_gets_no_create_tool
         names = [tool.name for tool in tool_specs(runtime)]
     finally:
         await runtime.close()
-    assert names == ["listOrders", "getOrder", "initiatePayment", "getPaymentStatus", "refreshPayment", "listSavedCards"]
+    assert names == ["listOrders", "getOrder", "initiatePayment", "getPaymentStatus", "refreshPayment", "listSavedCards",
+                     "requestRefund"]
