@@ -23,7 +23,7 @@ from payment_core.runtime import Runtime
 from payment_core.spec import PAYMENT_CONFIRMATION, PAYMENT_CONFIRMATION_VALUES
 from mcp_server.payment_card import PAYMENT_CARD_URI
 from mcp_server.schemas import RecordId, object_schema
-from mcp_server.toolkit import (ADDITIVE, READ_ONLY, ToolSpec, input_schema, parse_arguments, tool_caller, tool_result,
+from mcp_server.toolkit import (READ_ONLY, ToolSpec, input_schema, parse_arguments, tool_caller, tool_result,
                               ui_tool_result)
 from mcp_server.wording import capitalized, words
 
@@ -275,7 +275,9 @@ def request_refund_tool(runtime: Runtime, order_ref: type[BaseModel]) -> ToolSpe
             "reason": {"type": "string"}, "status": {"type": "string", "enum": ["open", "refunded"]},
             "createdAt": {"type": "string", "format": "date-time"},
         })}),
-        annotations=ADDITIVE,
+        # Asking again keeps the one open request; it moves no money and reaches no one outside orderpay.
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
+                                    open_world_hint=False),
         handler=handler,
     )
 

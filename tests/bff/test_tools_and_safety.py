@@ -82,7 +82,7 @@ def test_tools_of_every_server_are_listed_with_clashes_namespaced(with_extras: L
     assert unknown.status_code == 404
     assert f"Bearer {token}" in seen_authorization  # the user's own token, forwarded
     health = {server["name"]: server for server in admin_status}
-    assert health["orderpay"]["healthy"] is True and health["orderpay"]["toolCount"] == 6
+    assert health["orderpay"]["healthy"] is True and health["orderpay"]["toolCount"] == 7
     assert health["extras"]["healthy"] is True and health["extras"]["toolCount"] == 2
     assert health["gone"]["healthy"] is False and "ConnectError" in health["gone"]["lastError"]
     assert health["orderpay"]["url"].endswith("/mcp")  # administrators see where each server runs
@@ -119,7 +119,7 @@ def test_a_tool_is_called_directly_with_the_callers_token(with_extras: LiveServe
     assert paid.json()["result"]["__frontendAction"]["orderId"] == order["id"]
     assert other.json() == {"tool": "extras__initiatePayment", "success": True, "result": {"started": "x"}}
     assert missing.status_code == 404
-    assert refreshed["toolCount"] == 8 and [s["name"] for s in refreshed["servers"]] == ["orderpay", "extras", "gone"]
+    assert refreshed["toolCount"] == 9 and [s["name"] for s in refreshed["servers"]] == ["orderpay", "extras", "gone"]
     assert not_bobs.json()["success"] is False and "Record not found" in not_bobs.json()["error"]
 
 

@@ -40,6 +40,7 @@ async def test_tools_are_listed_with_schemas_annotations_and_the_payment_card(se
         (True, False, True, False)
     assert hints[create_name] == (False, False, False, False)
     assert hints["refreshPayment"] == (False, False, True, True)  # asks Stripe and writes what it says
+    assert hints["requestRefund"] == (False, False, True, False)  # records a request; moves no money
 
     listing = tools[list_name].input_schema["properties"]
     enum_fields = [name for name, f in obj.fields.items() if f.type == "enum"]
