@@ -16,6 +16,7 @@ def order_objects(runtime: Runtime) -> dict[str, dict[str, str]]:
             "prefix": service.route_prefix,
             "plural": obj.plural.lower(),
             "statusProperty": obj.order.orderStatusProperty,
+            "amountUnit": obj.order.amountUnit,  # the admin page's refund amounts are sent in it
         }
         for service, obj in runtime.app.spec.order_objects()
     }

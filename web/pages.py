@@ -1,4 +1,4 @@
-"""The HTML pages: the chat app, the hosted pay page and the payment result page.
+"""The HTML pages: the chat app, the hosted pay page, the payment result page and the admin page.
 
 Each page is a static template plus the public page config (web/config.py),
 written into a `data-config` attribute with HTML escaping; the scripts read it
@@ -45,6 +45,7 @@ def pages_router(runtime: Runtime, grants: PayGrants) -> APIRouter:
     chat_page = render("chat.html", common)
     pay_page = render("pay.html", {**common, "mode": "pay"})
     result_page = render("pay.html", {**common, "mode": "result"})
+    admin_page = render("admin.html", common)
 
     favicon = (resources.files("web") / "static" / "favicon.svg").read_bytes()
 
@@ -56,6 +57,11 @@ def pages_router(runtime: Runtime, grants: PayGrants) -> APIRouter:
     @router.get("/", response_class=HTMLResponse)
     async def chat() -> HTMLResponse:
         return HTMLResponse(chat_page, headers=page_headers(runtime.stripe))
+
+    @router.get("/admin", response_class=HTMLResponse)
+    async def admin() -> HTMLResponse:
+        # The page is public; what it shows comes from the API, which answers administrators only.
+        return HTMLResponse(admin_page, headers=page_headers(runtime.stripe))
 
     # Declared before /pay/{token}, which would otherwise take "result" for a token.
     @router.get("/pay/result", response_class=HTMLResponse)
