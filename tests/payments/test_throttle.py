@@ -15,6 +15,7 @@ from tests.conftest import make_settings
 
 from tests.payments.helpers import (
     DECLINED,
+    MASTERCARD,
     VISA,
     Buyer,
     OrderApp,
@@ -29,6 +30,7 @@ from tests.payments.helpers import (
 from tests.support import LiveServer, run_async
 
 LIMIT = 3
+VISA_DEBIT, DISCOVER = "4000056655665556", "6011111111111117"
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +46,9 @@ def app() -> OrderApp:
 def test_a_burst_of_card_additions_is_throttled(server: LiveServer, app: OrderApp) -> None:
     carol, bob = Buyer(server, "carol", app), Buyer(server, "bob", app)
     try:
-        for _ in range(LIMIT):
-            carol.save_card(VISA)
-        extra = new_card(server, VISA)
+        for number in (VISA, MASTERCARD, VISA_DEBIT)[:LIMIT]:  # different cards: the same card again is the saved one
+            carol.save_card(number)
+        extra = new_card(server, DISCOVER)
         throttled = err(carol.add_card(extra), 429)
         assert throttled["message"]
         assert len(carol.cards()) == LIMIT
