@@ -37,7 +37,7 @@ PROTOCOL = "2026-07-28"
 def serve(port: int) -> None:
     import uvicorn
 
-    from bff.server import create_server
+    from orderpay import create_server
     from bff.settings import ChatSettings
     from payment_core.logs import configure_logging
 

@@ -56,7 +56,7 @@ async def populate(settings: Settings, rows: int, owner: str) -> list[str]:
 def start_orderpay(data_dir: Path) -> ServerProcess:
     port = free_port()
     return ServerProcess(
-        [python(), "-m", "payment_core.cli", "serve", "--app", "airbnb", "--port", str(port)],
+        [python(), "-m", "orderpay", "serve", "--app", "airbnb", "--port", str(port)],
         port=port, ready_path="/health/ready",
         env={"ORDERPAY_DATA_DIR": str(data_dir), "ORDERPAY_DEMO_DATA": "false", "ORDERPAY_LOG_LEVEL": "WARNING"},
     )

@@ -41,7 +41,7 @@ KEYS = SandboxKeys()
 
 def start_sandbox() -> ServerProcess:
     port = free_port()
-    return ServerProcess([python(), "-m", "payment_core.cli", "sandbox", "--memory", "--port", str(port)],
+    return ServerProcess([python(), "-m", "orderpay", "sandbox", "--memory", "--port", str(port)],
                          port=port, ready_path="/_sandbox/health",
                          env={"ORDERPAY_SANDBOX_SECRET_KEY": KEYS.secret_key, "ORDERPAY_SANDBOX_PUBLISHABLE_KEY": KEYS.publishable_key,
                               "ORDERPAY_SANDBOX_WEBHOOK_SECRET": KEYS.webhook_secret})
@@ -56,7 +56,7 @@ def start_server(data_dir: Path, database_url: str | None, sandbox_url: str) -> 
            "ORDERPAY_STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET}
     if database_url:
         env["ORDERPAY_DATABASE_URL"] = database_url
-    return ServerProcess([python(), "-m", "payment_core.cli", "serve", "--app", "store", "--port", str(port)],
+    return ServerProcess([python(), "-m", "orderpay", "serve", "--app", "store", "--port", str(port)],
                          port=port, ready_path="/health/ready", env=env)
 
 

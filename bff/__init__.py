@@ -1,8 +1,9 @@
 """The chat backend-for-frontend: runs a model's tool loop against the MCP servers with the
 user's own token and streams each turn to the browser as server-sent events.
 
-- `create_server(settings)`: the whole system in one process (REST, `/mcp`, `/api`, the web UI).
+- `add_chat_backend(app, runtime, chat)`: routes it into a host application; `orderpay.create_server`
+  builds the whole system with it (docs/architecture.md).
 """
-from bff.server import create_server
+from bff.server import add_chat_backend
 
-__all__ = ["create_server"]
+__all__ = ["add_chat_backend"]

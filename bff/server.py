@@ -1,24 +1,21 @@
-"""The whole system in one process: the REST API, the MCP server at `/mcp`, the chat
-backend under `/api`, and the chat UI.
+"""The chat backend in its host application: the chat API under `/api` (and its frontend
+dialects), the tools API, and the turns, store and MCP clients they run on.
 
-The chat backend reaches the MCP server over streamable HTTP at the public URL,
-as it would reach it on another host: in one process it calls itself, and the
-same code serves a deployment that runs them apart.
+The composition root (`orderpay.create_server`) adds it beside the REST API, `/mcp` and the web
+UI. The chat backend reaches the MCP server over streamable HTTP at the public URL, as it would
+reach it on another host: in one process it calls itself, and the same code serves a deployment
+that runs them apart.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
 
-from payment_core.api import create_app
 from payment_core.runtime import Runtime
-from payment_core.settings import Settings
-from mcp_server import create_mcp_app, route_mcp
 from bff.ag_ui import ag_ui_router
 from bff.ai_sdk import ai_sdk_router
 from bff.chat_api import chat_router
@@ -29,19 +26,14 @@ from bff.settings import ChatSettings, McpServerConfig
 from bff.storage import ChatStore, WriteBehind, chat_tables
 from bff.tools_api import tools_router
 from bff.turns import TurnHub
-from web import web_router
 
 log = logging.getLogger("orderpay.bff")
 
 
-def create_server(settings: Settings | None = None, *, chat: ChatSettings | None = None) -> FastAPI:
-    """`orderpay serve`'s application."""
-    app = create_app(settings)
-    runtime: Runtime = app.state.runtime
-    chat = chat or ChatSettings()
-    mcp_app = create_mcp_app(runtime, allowed_origins=runtime.settings.mcp_allowed_origins)
-    route_mcp(app, mcp_app)
-
+def add_chat_backend(app: FastAPI, runtime: Runtime,
+                     chat: ChatSettings) -> Callable[[], AbstractAsyncContextManager[None]]:
+    """Route the chat backend into `app`; returns its `running()`, to keep entered (inside the
+    runtime's lifespan and `/mcp`'s) while serving."""
     # Created with the app's tables by the runtime's start-up.
     store = ChatStore(runtime.engine, chat_tables(runtime.metadata), WriteBehind(runtime.engine))
     own = McpServerConfig("orderpay", f"{runtime.settings.resolved_public_url()}/mcp")
@@ -54,16 +46,11 @@ def create_server(settings: Settings | None = None, *, chat: ChatSettings | None
     app.include_router(ai_sdk_router(hub, store, keepalive_seconds=chat.chat_keepalive_seconds))
     app.include_router(ag_ui_router(hub, store, keepalive_seconds=chat.chat_keepalive_seconds))
     app.include_router(tools_router(mcp))
-    app.include_router(web_router(runtime))
     app.state.chat = hub
 
-    rest_lifespan = app.router.lifespan_context
-
     @asynccontextmanager
-    async def lifespan(instance: FastAPI) -> AsyncIterator[Any]:
+    async def running() -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            state = await stack.enter_async_context(rest_lifespan(instance))
-            await stack.enter_async_context(mcp_app.running())
             stack.push_async_callback(provider.aclose)
             await stack.enter_async_context(mcp.running())
             group = await stack.enter_async_context(anyio.create_task_group())
@@ -72,8 +59,6 @@ def create_server(settings: Settings | None = None, *, chat: ChatSettings | None
             await stack.enter_async_context(hub.running())
             log.info("chat backend ready", extra={"provider": provider.name,
                                                   "mcpServers": [s.name for s in mcp.servers]})
-            yield state
+            yield
 
-    app.router.lifespan_context = lifespan
-    return app
-
+    return running

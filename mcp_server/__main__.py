@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from payment_core.cli import main
+from mcp_server.stdio import add_mcp_command
 
 if __name__ == "__main__":
-    sys.exit(main(["mcp", "--stdio", *sys.argv[1:]]))
+    sys.exit(main(["mcp", "--stdio", *sys.argv[1:]], commands=[add_mcp_command]))

@@ -1,52 +1,36 @@
-"""The `orderpay` command."""
+"""The core's commands of `orderpay`: tokens, the database, the audit trail, app specs and the
+Stripe sandbox.
+
+The `orderpay` command itself is built by the composition root (`orderpay.py`), which adds
+the commands that need the outer packages (`serve`, `mcp`) through `main(commands=...)`:
+the core never imports them (docs/architecture.md).
+"""
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 from payment_core.settings import Settings
 
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+AddCommand: TypeAlias = Callable[["Commands"], None]
+"""Adds one subcommand to `orderpay`'s commands; its `run(args) -> int` is set as a default."""
 
-def _settings(args: argparse.Namespace) -> Settings:
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The settings, with the `--app`, `--host` and `--port` options given overriding ORDERPAY_*."""
     overrides = {k: v for k, v in (("app", getattr(args, "app", None)), ("host", getattr(args, "host", None)),
                                     ("port", getattr(args, "port", None))) if v is not None}
     return Settings(**overrides)
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from bff.server import create_server  # the composition root: REST, MCP, chat and UI in one process
-    from payment_core.logs import configure_logging
-    from payment_core.production import StartupError, check_production
-    from payment_core.spec import SpecError
-
-    settings = _settings(args)
-    configure_logging(settings.log_level, json_lines=settings.log_json)
-    try:
-        check_production(settings)  # before anything is built or listens
-        app = create_server(settings)
-    except (SpecError, StartupError) as exc:
-        print(f"orderpay: {exc}", file=sys.stderr)
-        return 1
-    runtime = app.state.runtime
-    url = settings.resolved_public_url()
-    print(f"orderpay: serving app `{runtime.app.codename}` at {url} — chat: {url}/ , MCP: {url}/mcp , "
-          f"API docs: {url}/docs", flush=True)
-    if runtime.issuer is not None:
-        print("orderpay: development sign-in is on; get a token with `orderpay token --user alice`", flush=True)
-    if runtime.stripe.sandbox is not None:
-        print(f"orderpay: no Stripe key set — the offline Stripe sandbox plays Stripe at {runtime.stripe.api_base}", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=10)
-    return 0
 
 
 def cmd_token(args: argparse.Namespace) -> int:
     from payment_core.identity import DEMO_USERS, find_demo_user
     from payment_core.runtime import dev_issuer
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     if not settings.dev_identity_enabled:
         print("orderpay: development tokens are off (production settings or an external issuer is configured)", file=sys.stderr)
         return 1
@@ -120,29 +104,6 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_mcp(args: argparse.Namespace) -> int:
-    from mcp_server import run_stdio
-    from payment_core.identity import AuthError
-    from payment_core.production import StartupError
-    from payment_core.spec import SpecError
-
-    settings = _settings(args)
-    token = settings.mcp_token.get_secret_value().strip() if settings.mcp_token else ""
-    if not token:
-        print("orderpay: set ORDERPAY_MCP_TOKEN to the bearer token of the user to act for "
-              "(e.g. from `orderpay token --user alice`)", file=sys.stderr)
-        return 2
-    try:
-        run_stdio(settings, token)  # blocks until the client closes stdin
-    except AuthError as exc:
-        print(f"orderpay: the token is refused: {exc.message}", file=sys.stderr)
-        return 2
-    except (SpecError, StartupError) as exc:
-        print(f"orderpay: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
 def cmd_db(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -152,7 +113,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     from payment_core.spec import SpecError
 
     try:
-        runtime = Runtime.create(_settings(args))
+        runtime = Runtime.create(settings_from_args(args))
     except SpecError as exc:
         print(f"orderpay: {exc}", file=sys.stderr)
         return 1
@@ -183,7 +144,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     from payment_core.runtime import Runtime
 
-    runtime = Runtime.create(_settings(args))
+    runtime = Runtime.create(settings_from_args(args))
 
     async def run() -> int:
         try:
@@ -198,15 +159,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="orderpay", description=__doc__)
+def build_parser(extra: Sequence[AddCommand] = ()) -> argparse.ArgumentParser:
+    """The core's commands, after the `extra` ones the composition root adds."""
+    parser = argparse.ArgumentParser(prog="orderpay", description="Stripe payments for orders that an AI chat "
+                                     "assistant prepares and the buyer confirms.")
     commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser("serve", help="run the whole system on embedded defaults")
-    serve.add_argument("--app", help="bundled app name (store, ebaycclone, clonesahibinden, airbnb) or spec path")
-    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to bind (default 8000)")
-    serve.set_defaults(run=cmd_serve)
+    for add in extra:
+        add(commands)
 
     token = commands.add_parser("token", help="print a development bearer token for a demo user")
     token.add_argument("--user", required=True, help="demo user name or email (alice, bob, carol, admin)")
@@ -227,11 +186,6 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a browser origin that may call it cross-origin, e.g. http://127.0.0.1:3000 (repeatable)")
     sandbox.add_argument("--latency-ms", type=float, default=None, help="answer every API call after this many ms (benchmarks)")
     sandbox.set_defaults(run=cmd_sandbox)
-
-    mcp = commands.add_parser("mcp", help="the MCP server over stdio, acting for the user of ORDERPAY_MCP_TOKEN")
-    mcp.add_argument("--stdio", action="store_true", required=True, help="speak MCP on stdin/stdout")
-    mcp.add_argument("--app", help="bundled app name or spec path (as `orderpay serve` runs it)")
-    mcp.set_defaults(run=cmd_mcp)
 
     db = commands.add_parser("db", help="the database's schema: migrations (ORDERPAY_DATABASE_URL)")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -255,10 +209,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, commands: Sequence[AddCommand] = ()) -> int:
+    args = build_parser(commands).parse_args(argv)
     return args.run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

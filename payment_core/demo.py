@@ -6,14 +6,14 @@ on every start) creates nothing new.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payment_core.identity import DEMO_USERS, Session, find_demo_user
-
-if TYPE_CHECKING:
-    from payment_core.runtime import Runtime
+from payment_core.objects import ObjectStore
+from payment_core.spec import LoadedApp
 
 DEMO_NAMESPACE = uuid.UUID("6f1d0c9e-4b8a-4f4e-9c55-0a2d3c4b5e6f")
 
@@ -30,14 +30,14 @@ def demo_record_id(codename: str, object_name: str, index: int) -> uuid.UUID:
     return uuid.uuid5(DEMO_NAMESPACE, f"{codename}/{object_name}/{index}")
 
 
-async def seed_demo_data(runtime: Runtime) -> int:
+async def seed_demo_data(app: LoadedApp, stores: Mapping[str, ObjectStore], engine: AsyncEngine) -> int:
     """Create the missing demo records; returns how many were created."""
     created = 0
-    for _, obj in runtime.app.spec.objects():
-        store = runtime.store(obj.name)
+    for _, obj in app.spec.objects():
+        store = stores[obj.name]
         for index, record in enumerate(obj.demoRecords):
-            record_id = demo_record_id(runtime.app.codename, obj.name, index)
-            async with runtime.engine.connect() as conn:
+            record_id = demo_record_id(app.codename, obj.name, index)
+            async with engine.connect() as conn:
                 exists = (await conn.execute(select(store.table.c.id).where(store.table.c.id == record_id))).first()
             if exists is None:
                 await store.create(demo_session(record.owner), dict(record.values), object_id=record_id)

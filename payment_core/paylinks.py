@@ -205,9 +205,7 @@ def pay_link_secret(settings: Settings) -> bytes:
         return secret
     if settings.environment == "production":
         raise RuntimeError("production needs ORDERPAY_PAY_LINK_SECRET (shared by every replica) to sign pay links")
-    from payment_core.runtime import signing_key_path  # the runtime registers this module's table
-
-    key = load_or_create_signing_key(signing_key_path(settings))
+    key = load_or_create_signing_key(settings.signing_key_path)
     der = key.private_key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payment_core.db import Database, create_database, database_plan, upgrade_database
+from payment_core.demo import seed_demo_data
 from payment_core.files import private_dir
 from payment_core.identity import DevTokenIssuer, SigningKey, TokenVerifier, VerifiedTokens, load_or_create_signing_key
 from payment_core.objects import ObjectStore
@@ -34,12 +34,8 @@ class DatabaseBehind(RuntimeError):
     """Production start on a database that `orderpay db upgrade` has not brought up to date."""
 
 
-def signing_key_path(settings: Settings) -> Path:
-    return settings.data_dir / "dev-signing-key.pem"
-
-
 def dev_issuer(settings: Settings, key: SigningKey | None = None) -> DevTokenIssuer:
-    key = key or load_or_create_signing_key(signing_key_path(settings))
+    key = key or load_or_create_signing_key(settings.signing_key_path)
     return DevTokenIssuer(key, settings.auth_issuer, settings.auth_audience, settings.dev_token_ttl_seconds)
 
 
@@ -70,7 +66,7 @@ class Runtime:
         app = load_app(settings.app)
         if settings.data_dir.exists():  # made by an older version perhaps, readable by others
             private_dir(settings.data_dir, tighten=True)
-        key = load_or_create_signing_key(signing_key_path(settings)) if settings.dev_identity_enabled else None
+        key = load_or_create_signing_key(settings.signing_key_path) if settings.dev_identity_enabled else None
         db = create_database(settings.resolved_database_url(app.codename))
         engine = db.engine
         metadata, tables = build_tables(app.spec)
@@ -105,9 +101,7 @@ class Runtime:
     async def start(self) -> None:
         await self.prepare_database()
         if self.settings.demo_data and self.settings.environment == "development" and self.settings.embedded_database:
-            from payment_core.demo import seed_demo_data
-
-            created = await seed_demo_data(self)
+            created = await seed_demo_data(self.app, self.stores, self.engine)
             if created:
                 log.info("demo data created", extra={"records": created})
 

@@ -167,6 +167,11 @@ class Settings(BaseSettings):
         """Production on a shared database is upgraded by `orderpay db upgrade`, never by a start."""
         return self.embedded_database or self.environment == "development"
 
+    @property
+    def signing_key_path(self) -> Path:
+        """The development identity's signing key (pay links derive their HMAC key from it too)."""
+        return self.data_dir / "dev-signing-key.pem"
+
     def resolved_database_url(self, app_codename: str) -> str:
         if self.database_url:
             return self.database_url

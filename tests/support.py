@@ -134,7 +134,7 @@ class LiveServer:
 
     @classmethod
     def start(cls, settings: Settings, factory: AppFactory = create_app) -> LiveServer:
-        """`factory` builds the app: the REST API alone by default, `bff.server.create_server` for all of it."""
+        """`factory` builds the app: the REST API alone by default, `orderpay.create_server` for all of it."""
         port = free_port()
         settings = settings.model_copy(update={"port": port})
         app = factory(settings)

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bff.server import create_server
+from orderpay import create_server
 from payment_core.api.login_limit import LoginAttempts, SignInThrottled
 from tests.conftest import start_server
 from tests.support import LiveServer

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support import free_port
 
-ORDERPAY = [sys.executable, "-m", "payment_core.cli"]
+ORDERPAY = [sys.executable, "-m", "orderpay"]
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen[str], timeout: float = 30) -> None:

@@ -139,12 +139,12 @@ def test_a_missing_file_is_reported_with_the_bundled_names(tmp_path: Path) -> No
 
 
 def test_spec_check_command_reports_ok_and_errors(tmp_path: Path) -> None:
-    good = subprocess.run([sys.executable, "-m", "payment_core.cli", "spec", "check", "airbnb"],
+    good = subprocess.run([sys.executable, "-m", "orderpay", "spec", "check", "airbnb"],
                           capture_output=True, text=True, check=False)
     assert good.returncode == 0 and "ok" in good.stdout and "reservation" in good.stdout
     broken = tmp_path / "broken.yaml"
     broken.write_text(MINIMAL.replace("amount: this.ticket.price", "amount: this.ticket.cost"))
-    bad = subprocess.run([sys.executable, "-m", "payment_core.cli", "spec", "check", str(broken)],
+    bad = subprocess.run([sys.executable, "-m", "orderpay", "spec", "check", str(broken)],
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 1
     assert "broken.yaml" in bad.stderr and "stripeOrder.configuration.amount" in bad.stderr

@@ -1,4 +1,4 @@
-"""Fixtures of the chat backend tests: the whole system (`bff.server.create_server`) served
+"""Fixtures of the chat backend tests: the whole system (`orderpay.create_server`) served
 over real HTTP, on SQLite and PostgreSQL, with the offline assistant or with a local server
 speaking a model provider's wire format."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ from functools import partial
 
 import pytest
 
-from bff.server import create_server
+from orderpay import create_server
 from bff.settings import ChatSettings
 from tests.bff.support import ScriptedModel, anthropic_app, openai_app, serving
 from tests.conftest import start_server
@@ -20,7 +20,7 @@ FAST = {"chat_keepalive_seconds": 0.2, "chat_provider_retries": 0, "chat_provide
 
 def run_chat_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,
                     app: str, chat: ChatSettings, **overrides: object) -> Iterator[LiveServer]:
-    """The whole system (`bff.server.create_server`) with these chat settings."""
+    """The whole system (`orderpay.create_server`) with these chat settings."""
     yield from start_server(request, tmp_path_factory, backend, app, factory=partial(create_server, chat=chat),
                             **overrides)
 

@@ -44,7 +44,7 @@ SANDBOX_PUBLISHABLE_KEY = _SANDBOX_KEYS.publishable_key
 def orderpay_command() -> list[str]:
     """The `orderpay` console script of this environment (as an operator runs it)."""
     script = Path(sys.executable).with_name("orderpay")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "payment_core.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "orderpay"]
 
 
 def haproxy_binary() -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bff.server import create_server
+from orderpay import create_server
 from tests.conftest import start_server
 from tests.support import LiveServer
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bff.server import create_server
+from orderpay import create_server
 from payment_core.paylinks import issue_pay_token, pay_link_secret
 from tests.payments.helpers import Buyer, err, intents_of, new_card, ok, order_app, payment_server, stripe_api
 from tests.support import LiveServer
