@@ -39,6 +39,7 @@ MASTERCARD = "5555555555554444"
 DECLINED = "4000000000000341"
 INSUFFICIENT_FUNDS = "4000000000009995"
 THREE_DS = "4000002760003184"  # authentication required on every payment
+DISPUTED = "4000000000000259"  # succeeds, then the bank disputes the charge (Stripe's test card)
 PROCESSING = "4000000000007726"  # stays `processing`, settles later (sandbox)
 
 RETURN_URL = "https://shop.example/payment-result?step=done"

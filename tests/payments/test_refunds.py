@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tests.payments.helpers import (
+    DISPUTED,
     Buyer,
     OrderApp,
     eventually,
@@ -37,6 +38,15 @@ def refund(http: httpx.Client, app: OrderApp, order_id: str, body: dict[str, Any
 
 def stripe_refunds(server: LiveServer, intent_id: str) -> list[dict[str, Any]]:
     return [r.to_dict() for r in stripe_api(server).v1.refunds.list(params={"payment_intent": intent_id, "limit": 100})]
+
+
+def dashboard(server: LiveServer, path: str, params: dict[str, Any]) -> dict[str, Any]:
+    """What a person does in Stripe's dashboard, out of orderpay's sight (the sandbox's admin API)."""
+    setup = server.runtime.stripe
+    answer = httpx.post(f"{setup.api_base}{path}", data=params, headers={"Authorization": f"Bearer {setup.secret_key}"},
+                        timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
 
 
 def refunded_events(server: LiveServer, app: OrderApp, order_id: str) -> list[dict[str, Any]]:
@@ -115,11 +125,11 @@ def test_a_dashboard_refund_shows_up_by_webhook(server: LiveServer, app: OrderAp
     order, intent_id = paid_order(alice)
 
     # The merchant refunds in Stripe's dashboard: orderpay is not asked, Stripe tells it.
-    made = stripe_api(server).v1.refunds.create(params={"payment_intent": intent_id, "amount": 700})
+    made = dashboard(server, "/_sandbox/refunds", {"payment_intent": intent_id, "amount": 700})
 
     record = eventually(lambda: (r := alice.payment_record(order["id"]))["amountRefunded"] == 700 and r,
                         message="the dashboard refund never reached the payment record")
-    assert record["refunds"][0]["refundId"] == made.id
+    assert record["refunds"][0]["refundId"] == made["id"]
     assert refunded_events(server, app, order["id"])[-1]["payload"]["via"] == "webhook"
 
 
@@ -127,7 +137,7 @@ def test_a_dashboard_refund_shows_up_on_refresh_when_webhooks_do_not_arrive(serv
                                                                             alice: Buyer) -> None:
     order, intent_id = paid_order(alice)
     with webhooks_held(server):
-        stripe_api(server).v1.refunds.create(params={"payment_intent": intent_id})
+        dashboard(server, "/_sandbox/refunds", {"payment_intent": intent_id})
         assert alice.payment_record(order["id"]).get("amountRefunded") in (None, 0)
 
         refreshed = ok(alice.refresh(order["id"]))
@@ -135,3 +145,35 @@ def test_a_dashboard_refund_shows_up_on_refresh_when_webhooks_do_not_arrive(serv
     assert refreshed[app.name]["_paymentConfirmation"] == "paid"
     assert alice.payment_record(order["id"])["amountRefunded"] == 2500
     assert refunded_events(server, app, order["id"])[-1]["payload"]["via"] == "refresh"
+
+
+def test_a_dispute_is_recorded_refunds_wait_while_it_is_open_and_its_close_is_recorded(
+        server: LiveServer, app: OrderApp, alice: Buyer, admin: Buyer) -> None:
+    server.runtime.stripe.sandbox.dispute_delay = 0.2  # the bank's chargeback, soon after the charge
+    card = alice.save_card(DISPUTED)
+    order = alice.create_order()
+    result = ok(alice.pay(order["id"], card["paymentMethodId"]))["paymentResult"]
+    assert result["statusLiteral"] == "success"
+
+    record = eventually(lambda: (r := alice.payment_record(order["id"])).get("dispute") and r,
+                        message="the dispute never reached the payment record")
+    dispute = record["dispute"]
+    assert dispute["open"] is True and dispute["reason"] == "fraudulent" and dispute["amount"] == 2500
+    table = server.runtime.payments.outbox
+    published = outbox(server, table.c.key == order["id"], table.c.topic == app.topic("disputed"))
+    assert published and published[0]["payload"]["dispute"]["status"] == dispute["status"]
+    assert alice.order(order["id"])["_paymentConfirmation"] == "paid"
+
+    refused = refund(admin.http, app, order["id"], {"amount": 100}, key="during-dispute")
+    assert refused.status_code == 409 and "disputed" in refused.json()["message"]
+    assert stripe_refunds(server, result["paymentId"]) == []
+
+    dashboard(server, f"/_sandbox/disputes/{dispute['disputeId']}/close", {"status": "won"})
+    closed = eventually(lambda: (r := alice.payment_record(order["id"]))["dispute"]["open"] is False and r,
+                        message="the dispute's close never reached the payment record")
+    assert closed["dispute"]["status"] == "won"
+    kinds = [e["kind"] for e in ok(alice.http.get(f"{app.prefix}/v1/{app.name.lower()}paymentaudit/{order['id']}"))
+             [f"sys_{app.name}PaymentAudit"]]
+    assert "disputed" in kinds and kinds[-1] == "dispute_closed"
+    # Closed: refunds are the merchant's to make again.
+    assert ok(refund(admin.http, app, order["id"], {"amount": 100}, key="after-dispute"))["refund"]["amount"] == 100
