@@ -20,7 +20,7 @@ from payment_core.objects import ObjectStore
 from payment_core.paylinks import pay_link_use_table
 from payment_core.payments import PaymentService
 from payment_core.payments.gateway import StripeGateway
-from payment_core.payments.setup import StripeSetup, stripe_setup
+from payment_core.stripe_setup import StripeSetup, stripe_setup
 from payment_core.payments.throttle import Throttle, throttle_table
 from payment_core.relay import OutboxRelay, load_callable
 from payment_core.schema import build_tables

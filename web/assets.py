@@ -11,7 +11,7 @@ from importlib.abc import Traversable
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from payment_core.payments.setup import StripeSetup
+from payment_core.stripe_setup import StripeSetup
 from web.headers import page_headers
 
 ASSET_PREFIX = "/ui"

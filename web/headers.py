@@ -1,7 +1,7 @@
 """Security headers of every page, script and pay-link answer the UI serves."""
 from __future__ import annotations
 
-from payment_core.payments.setup import StripeSetup
+from payment_core.stripe_setup import StripeSetup
 
 
 def page_headers(stripe: StripeSetup, *, capability_url: bool = False) -> dict[str, str]:

@@ -16,7 +16,7 @@ from payment_core.api.middleware import (BodyLimitMiddleware, CaseInsensitivePat
 from payment_core.api.objects import object_router
 from payment_core.api.aftersale import aftersale_router, refund_request_router
 from payment_core.api.payments import card_router, config_router, payment_router, service_payment_router
-from payment_core.payments.setup import SANDBOX_PREFIX
+from payment_core.stripe_setup import SANDBOX_PREFIX
 from payment_core.sandbox import create_sandbox_app
 from payment_core.runtime import Runtime
 from payment_core.settings import Settings

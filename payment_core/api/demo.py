@@ -12,7 +12,7 @@ from payment_core.api.auth import context_of, current_session
 from payment_core.api.envelope import ok_envelope
 from payment_core.identity import Session
 from payment_core.payments.service import OrderPayments
-from payment_core.payments.setup import StripeSetup
+from payment_core.stripe_setup import StripeSetup
 
 STATIC = resources.files("payment_core.api") / "static"
 

@@ -20,6 +20,7 @@ from .api import Handler, api_endpoint, route_path, sandbox_base_url
 from .config import SandboxConfig
 from .cors import SandboxCors
 from .errors import invalid_request
+from .jobs import JOBS
 from .runtime import Sandbox
 
 BASE_URL_PLACEHOLDER = "__SANDBOX_BASE_URL__"
@@ -93,7 +94,7 @@ async def unrecognized(request: Request, exc: Exception) -> Response:
 
 def create_sandbox_app(config: SandboxConfig) -> Starlette:
     """Build the sandbox; `app.state.sandbox.running()` runs its background work (the app's lifespan enters it)."""
-    sandbox = Sandbox(config)
+    sandbox = Sandbox(config, jobs=JOBS)
     routes = [Route(path, api_endpoint(sandbox, handler, publishable=publishable), methods=[method]) for method, path, handler, publishable in API_ROUTES]
     routes += [Route(path, stripe_js, methods=["GET"]) for path in ("/js/v3/", "/js/v3", "/v3/", "/v3")]
     routes += [

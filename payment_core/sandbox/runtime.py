@@ -6,14 +6,13 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
 import httpx
 
-from . import disputes, payments, webhooks
 from .config import SandboxConfig
 from .store import Job, Store
 
@@ -21,6 +20,9 @@ logger = logging.getLogger("payment_core.sandbox")
 
 # Deliveries run side by side, so one slow receiver does not hold back the others.
 MAX_CONCURRENT_JOBS = 8
+
+JobRunner = Callable[["Sandbox", httpx.AsyncClient, Job], Awaitable[None]]
+"""Does one due job of its kind and finishes (or reschedules) it: `jobs.JOBS` has one per kind."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,9 @@ class Origin:
 class Sandbox:
     """Shared by every request of one sandbox app; reachable as `app.state.sandbox`."""
 
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, *, jobs: Mapping[str, JobRunner]) -> None:
         self.config = config
+        self.jobs = jobs  # given by the app (jobs.JOBS): the modules that do them import this one
         self.store = Store(config.state_path, fresh=config.fresh)
         # Idempotency keys of requests still executing; in memory because a restart ends them all.
         self.in_flight: set[str] = set()
@@ -96,14 +99,9 @@ class Sandbox:
     async def _run_job(self, client: httpx.AsyncClient, limiter: anyio.CapacityLimiter, job: Job) -> None:
         try:
             async with limiter:
-                if job.kind == "deliver":
-                    await webhooks.deliver(self, client, job)
-                elif job.kind == "settle":
-                    payments.settle(self, job.payload["payment_intent"])
-                    self.store.finish_job(job.id)
-                elif job.kind == "dispute":
-                    disputes.open_dispute(self, job.payload["charge"])
-                    self.store.finish_job(job.id)
+                run = self.jobs.get(job.kind)
+                if run is not None:
+                    await run(self, client, job)
                 else:
                     logger.warning("dropping unknown sandbox job %r", job.kind)
                     self.store.finish_job(job.id)
