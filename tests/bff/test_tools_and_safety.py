@@ -82,6 +82,7 @@ def test_tools_of_every_server_are_listed_with_clashes_namespaced(with_extras: L
     assert unknown.status_code == 404
     assert f"Bearer {token}" in seen_authorization  # the user's own token, forwarded
     health = {server["name"]: server for server in admin_status}
+    # The tools a model may see: not the card's refreshPayment.
     assert health["orderpay"]["healthy"] is True and health["orderpay"]["toolCount"] == 7
     assert health["extras"]["healthy"] is True and health["extras"]["toolCount"] == 2
     assert health["gone"]["healthy"] is False and "ConnectError" in health["gone"]["lastError"]

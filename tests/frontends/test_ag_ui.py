@@ -56,9 +56,11 @@ def test_an_ag_ui_agent_runs_a_turn_with_the_pay_card(chat_server: LiveServer, m
 
 def test_a_bad_run_input_is_refused(chat_server: LiveServer, model: ScriptedModel) -> None:
     with chat_server.client("alice") as alice:
+        before = alice.get("/api/chat/conversations").json()["conversations"]
         refused = alice.post("/api/ag-ui", json={"threadId": "t", "messages": []})
         no_user = alice.post("/api/ag-ui", json={"threadId": "t", "runId": "r", "messages": [
             {"id": "a", "role": "assistant", "content": "hello"}]})
+        after = alice.get("/api/chat/conversations").json()["conversations"]
     assert refused.status_code == 400 and refused.json()["message"].startswith("not an AG-UI RunAgentInput")
     assert no_user.status_code == 400 and no_user.json()["message"] == "messages: no user message"
-    assert model.requests == []
+    assert after == before  # no conversation started, no turn ran
