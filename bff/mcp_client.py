@@ -280,6 +280,8 @@ class ToolSession:
         self.manager, self.token = manager, token
         self.tools: list[CatalogTool] = []
         self._clients: dict[str, _UserClient] = {}
+        # Sent as each call's `_meta` (the turn and conversation it belongs to), for the payment audit trail.
+        self.call_meta: dict[str, str] = {}
 
     async def __aenter__(self) -> ToolSession:
         listings: dict[str, list[Tool]] = {}
@@ -332,7 +334,8 @@ class ToolSession:
             return ToolOutcome.failed(f"the {tool.server} service is unavailable right now")
         try:
             with anyio.fail_after(self.manager.tool_timeout):
-                result = await client.call_tool(tool.original_name, arguments)
+                result = await client.call_tool(tool.original_name, arguments,
+                                                meta=dict(self.call_meta) or None)  # type: ignore[arg-type]
         except TimeoutError:
             return ToolOutcome.failed(f"{name} did not answer within {self.manager.tool_timeout:g} seconds")
         except MCPError as exc:

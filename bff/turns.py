@@ -188,6 +188,8 @@ class TurnHub:
             with anyio.move_on_after(timeout) as deadline:
                 try:
                     async with self._slots, self.mcp.session(token) as tools:
+                        tools.call_meta = {"orderpay/conversationId": str(turn.conversation_id),
+                                           "orderpay/turnId": str(turn.id)}
                         payments = PaymentWatch(turn.emit_async)
 
                         async def emit(name: str, data: dict[str, Any]) -> None:

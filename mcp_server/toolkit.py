@@ -63,7 +63,8 @@ class RawArguments(ArgModelBase):
 
 
 # Who is calling a tool, for the payment audit trail: the MCP client, and the chat's conversation and
-# turn when its backend names them (X-Orderpay-Conversation-Id / X-Orderpay-Turn-Id headers).
+# turn when its backend names them (the call's `_meta` `orderpay/conversationId` and `orderpay/turnId`,
+# or the X-Orderpay-Conversation-Id / X-Orderpay-Turn-Id headers).
 tool_caller: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("orderpay_tool_caller", default={})
 
 
@@ -74,6 +75,13 @@ def _caller_of(ctx: Context) -> dict[str, Any]:
         if params is not None:
             caller["mcpClient"] = f"{params.client_info.name} {params.client_info.version}"[:200]
     except Exception:  # an SDK without these fields: the entry just says less
+        pass
+    try:  # the chat backend names the turn in the call's `_meta`
+        meta = ctx.request_context.meta or {}
+        for name, key in (("orderpay/conversationId", "conversationId"), ("orderpay/turnId", "turnId")):
+            if isinstance(meta.get(name), str):
+                caller[key] = meta[name][:100]
+    except Exception:
         pass
     try:
         request = ctx.request_context.request

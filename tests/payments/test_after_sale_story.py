@@ -21,7 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from bff.server import create_server
+from orderpay import create_server
 from bff.settings import ChatSettings
 from payment_core.audit import GENESIS, entry_hash
 from tests.bff.conftest import FAST
@@ -87,6 +87,9 @@ def test_a_chat_to_charge_story_is_one_verified_chain(server: LiveServer, alice:
     prepared_entry, shown, clicked, created, state = entries[:5]
     assert prepared_entry["data"]["tool"] == "initiatePayment" and prepared_entry["data"]["by"] == alice.user_id
     assert prepared_entry["data"].get("mcpClient")  # which MCP client asked
+    # ...in which conversation and turn of the chat.
+    assert prepared_entry["data"]["conversationId"] == turn.frames[0].data["conversationId"]
+    assert prepared_entry["data"].get("turnId")
     assert shown["data"]["amountMinor"] == 2500 and shown["data"]["currency"] == "USD"
     assert shown["data"]["quoteVersion"] == quote["version"]
     assert clicked["data"]["userAgent"] == "StoryBrowser/1.0" and clicked["data"]["ip"] == "127.0.0.1"
