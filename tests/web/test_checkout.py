@@ -156,10 +156,10 @@ def test_a_declined_card_is_not_left_chosen_nor_saved(page: Any, airbnb: LiveSer
     shot(page, "declined")
 
     # A saved card declined at the charge stays saved but is not left chosen either.
-    start_with_saved_card(airbnb, "bob", "pm_card_chargeDeclined")
+    start_with_saved_card(airbnb, "bob", "pm_card_chargeCustomerFail")  # 0341: Stripe declines 0002 at attach
     card = payment_card(ask(page, "Pay my latest unpaid order, please"))
     open_checkout(card)
-    assert checked_choice(card).startswith("Visa ••0002")
+    assert checked_choice(card).startswith("Visa ••0341")
     pay_now(card)
     card.get_by_text("Your card was declined.", exact=False).wait_for()
     assert checked_choice(card) == "A new card"
