@@ -122,6 +122,21 @@ def test_a_mapped_status_outside_the_enum_is_refused() -> None:
     assert "'done'" in error.message and "state" in error.message
 
 
+@pytest.mark.parametrize("order_id", ["this.ticket.title", "this.ticket.buyerId", '"ticket-1"', "`T-${this.ticket.id}`"])
+def test_the_order_id_must_resolve_to_the_orders_own_id(order_id: str) -> None:
+    """Stripe's metadata.orderId is how webhooks find the order again: a title, the buyer, a
+    constant or a decorated id could name another order, or none."""
+    error = spec_error(MINIMAL.replace("orderId: this.ticket.id", f"orderId: '{order_id}'"))
+    assert error.path.endswith("stripeOrder.configuration.orderId")
+    assert "this.ticket.id" in error.message
+
+
+def test_the_order_id_script_names_the_order_in_stripe() -> None:
+    scripts = load_app_text(MINIMAL, source="shop.yaml").order_scripts["ticket"]
+    assert scripts.order_id.evaluate({"ticket": {"id": "19a60f84-56ee-40c4-b9c1-392f83877838"}}) == (
+        "19a60f84-56ee-40c4-b9c1-392f83877838")
+
+
 def test_the_owner_property_must_be_an_id_field() -> None:
     error = spec_error(MINIMAL.replace("orderOwnerIdProperty: buyerId", "orderOwnerIdProperty: title"))
     assert error.path.endswith("orderOwnerIdProperty")

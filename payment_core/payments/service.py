@@ -77,6 +77,7 @@ class CheckoutSummary:
     object_name: str
     service_name: str
     order: dict[str, Any]
+    order_id: str  # the spec's `orderId` script: the order's id in Stripe (the intent's metadata)
     amount: Decimal  # major units
     currency: str  # upper-case ISO code
     description: str
@@ -313,7 +314,7 @@ class PaymentService:
         description = scripts.description.evaluate(context)
         return CheckoutSummary(
             object_name=payments.name, service_name=payments.service_name, order=order,
-            amount=to_major_units(amount_minor, currency), currency=currency,
+            order_id=str(scripts.order_id.evaluate(context)), amount=to_major_units(amount_minor, currency), currency=currency,
             description=description if isinstance(description, str) else str(description), amount_minor=amount_minor,
             display_summary=_display_summary(scripts, context),
         )
@@ -359,7 +360,7 @@ class PaymentService:
             "payment_method": method["paymentMethodId"], "description": summary.description[:1000],
             "payment_method_types": ["card"],
             "metadata": {
-                "orderpayApp": self.app.codename, "orderpayObject": payments.name, "orderId": order["id"],
+                "orderpayApp": self.app.codename, "orderpayObject": payments.name, "orderId": summary.order_id,
                 "orderpayAttempt": str(record["attempt"]), "checkoutName": payments.store.obj.order.orderName,
                 "order": f"{payments.service_name}-{payments.name}-order",
             },

@@ -37,6 +37,20 @@ class SpecError(ValueError):
         super().__init__(where + message)
 
 
+def _check_order_id(expression: Expression, object_name: str, source: str, path: str) -> None:
+    """`orderId` names the order in Stripe (the intent's `metadata.orderId`), and webhooks and
+    reconciliation find the order again by it: so it must resolve to the order's own id, as the
+    seeds' `this.<object>.id` does, and never to a value two orders could share."""
+    probe = "0b1e9d3c-6a2f-4c1e-8f7d-3a5b9c2e4d6f"
+    try:
+        resolved = expression.evaluate({object_name: {"id": probe}})
+    except MScriptError:
+        resolved = None
+    if resolved != probe:
+        raise SpecError(source, path, f"must resolve to the order's id, e.g. `this.{object_name}.id`: "
+                                      "Stripe's metadata carries it and webhooks find the order by it")
+
+
 @dataclass(frozen=True)
 class OrderScripts:
     """The compiled StripeOrder expressions of one order object."""
@@ -189,6 +203,7 @@ def _compile_order(service: ServiceSpec, obj: DataObjectSpec, spec: AppSpec, sou
             raise SpecError(source, path, f"MScript {text!r}: {exc.message}") from None
 
     compiled = {name: compile_at(f"{base}.{name}", getattr(config, name)) for name in MSCRIPT_SETTINGS}
+    _check_order_id(compiled["orderId"], obj.name, source, f"{base}.orderId")
     status_scripts: dict[str, Expression] = {}
     enum_values = obj.fields[status].values
     for result in STATUS_RESULTS + OPTIONAL_STATUS_RESULTS:
