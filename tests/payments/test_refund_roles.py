@@ -1,5 +1,5 @@
 """`refundRoles`: the spec names who besides superAdmin may refund — here a `merchant` role on the
-store's orders. Such a person refunds any buyer's order and reads its audit trail; a role the spec
+store's orders (whose spec also maps `paymentResultRefunded`). Such a person refunds any buyer's order and reads its audit trail; a role the spec
 does not name is refused like a buyer."""
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     spec = yaml.safe_load(resolve_spec_path("store").read_text())
     order = spec["services"][0]["dataObjects"][0]
     order["stripeOrder"]["configuration"]["refundRoles"] = ["merchant"]
+    # ...and the order's status once fully refunded (the enum gains the value).
+    order["fields"]["status"]["values"].append("refunded")
+    order["stripeOrder"]["configuration"]["mapPaymentResultToOrderStatus"]["paymentResultRefunded"] = '"refunded"'
     path = Path(tmp_path_factory.mktemp("spec")) / "store-with-merchants.yaml"
     path.write_text(yaml.safe_dump(spec))
     yield from payment_server(request, tmp_path_factory, backend, str(path))
@@ -50,4 +53,12 @@ def test_a_role_the_spec_names_refunds_and_reads_the_trail_another_role_cannot(s
         trail = ok(merchant.get(f"{APP.prefix}/v1/{APP.name}paymentaudit/{order['id']}"))
     assert made["refund"]["amount"] == 100 and made[APP.record_name]["amountRefunded"] == 100
     assert [e["kind"] for e in trail[f"sys_{APP.name}PaymentAudit"]][-1] == "refunded"
+    assert alice.order(order["id"])["status"] == APP.mapped["success"]  # partly refunded: still paid
+
+    with client_with_role(server, "merchant") as merchant:
+        rest = ok(merchant.post(refund_path, json={}, headers={"Idempotency-Key": "m-2"}))
+    assert rest["refund"]["amount"] == 2400
+    # Fully refunded: the spec's paymentResultRefunded; `_paymentConfirmation` keeps the seeds' `paid`.
+    assert rest[APP.name]["status"] == "refunded" and rest[APP.name]["_paymentConfirmation"] == "paid"
+    assert alice.order(order["id"])["status"] == "refunded"
     alice.close()
