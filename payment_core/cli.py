@@ -107,14 +107,16 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     import asyncio
 
+    from bff.server import create_server  # `orderpay serve`'s app: its tables are the ones to migrate (the chat's too)
     from payment_core.db import database_plan, upgrade_database
     from payment_core.migrations import MigrationRefused
+    from payment_core.production import StartupError
     from payment_core.runtime import Runtime
     from payment_core.spec import SpecError
 
     try:
-        runtime = Runtime.create(settings_from_args(args))
-    except SpecError as exc:
+        runtime: Runtime = create_server(settings_from_args(args)).state.runtime  # built, not started: nothing runs
+    except (SpecError, StartupError) as exc:
         print(f"orderpay: {exc}", file=sys.stderr)
         return 1
 

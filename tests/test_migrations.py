@@ -16,6 +16,7 @@ import yaml
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
+from bff.server import create_server
 from payment_core.runtime import DatabaseBehind, Runtime
 from payment_core.settings import Settings
 from payment_core.spec import load_app, resolve_spec_path
@@ -54,10 +55,11 @@ def grown(spec: dict[str, Any]) -> dict[str, Any]:
     order["fields"]["deliveryAddress"] = {"type": "string", "indexed": True}
     preorder = copy.deepcopy(order)
     preorder["name"] = "preorder"
-    preorder["stripeOrder"]["configuration"]["orderName"] = "preorder"
-    preorder["stripeOrder"]["configuration"]["orderId"] = "this.preorder.id"
-    preorder["stripeOrder"]["configuration"]["amount"] = "this.preorder.totalAmount"
-    preorder["stripeOrder"]["configuration"]["description"] = '"A pre-order"'
+    configuration = preorder["stripeOrder"]["configuration"]
+    for key, expression in configuration.items():  # the expressions name the object they read
+        if isinstance(expression, str):
+            configuration[key] = expression.replace("this.order.", "this.preorder.")
+    configuration["orderName"] = "preorder"
     objects.append(preorder)
     return spec
 
@@ -155,7 +157,7 @@ def test_production_refuses_to_start_on_a_database_that_is_behind(database_url: 
                           auth_jwks_url="http://127.0.0.1:9/jwks", log_json=False)
 
     async def start() -> None:
-        runtime = Runtime.create(production)
+        runtime = create_server(production).state.runtime  # `orderpay serve`'s tables, the chat's too
         try:
             await runtime.start()
         finally:
