@@ -124,7 +124,9 @@ def test_development_serves_metrics_to_loopback_without_a_token(server: LiveServ
 def production(tmp_path: Path, **overrides: object) -> LiveServer:
     settings = Settings(app="store", data_dir=tmp_path, environment="production", log_json=False,
                         auth_issuer="https://issuer.example", auth_jwks_url="http://127.0.0.1:9/jwks",
-                        pay_link_secret="s" * 32, **overrides)
+                        pay_link_secret="s" * 32, **overrides,
+                        # production never starts the sandbox; nothing here calls Stripe
+                        stripe_secret_key="sk_test_unused", stripe_api_base="http://127.0.0.1:9")
     return LiveServer.start(settings)
 
 

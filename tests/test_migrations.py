@@ -154,7 +154,9 @@ def test_production_refuses_to_start_on_a_database_that_is_behind(database_url: 
     assert orderpay_db("upgrade", spec_path, database_url, data_dir).returncode == 0
     write_spec(spec_path, grown(store_spec()))
     production = Settings(app=str(spec_path), data_dir=data_dir, database_url=database_url, environment="production",
-                          auth_jwks_url="http://127.0.0.1:9/jwks", log_json=False)
+                          auth_jwks_url="http://127.0.0.1:9/jwks", log_json=False,
+                          # production never starts the sandbox; nothing here calls Stripe
+                          stripe_secret_key="sk_test_unused", stripe_api_base="http://127.0.0.1:9")
 
     async def start() -> None:
         runtime = create_server(production).state.runtime  # `orderpay serve`'s tables, the chat's too
