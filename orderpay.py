@@ -5,7 +5,7 @@ Only this module knows all of them (docs/architecture.md): the core's REST API a
 (`web`). Those import the core and never each other; nothing imports this module.
 
 - `create_server(settings)`: the whole system in one process, as `orderpay serve` runs it.
-- `main(argv)`: the `orderpay` command: the core's commands plus `serve` and `mcp`.
+- `main(argv)`: the `orderpay` command: the core's commands plus `serve`, `mcp` and `db`.
 """
 from __future__ import annotations
 
@@ -82,9 +82,14 @@ def add_serve_command(commands: cli.Commands) -> None:
     serve.set_defaults(run=cmd_serve)
 
 
+def add_db_command(commands: cli.Commands) -> None:
+    """`orderpay db`: migrates the tables of the whole system, as `serve` builds it."""
+    cli.add_db_command(commands, lambda settings: create_server(settings).state.runtime)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The `orderpay` command."""
-    return cli.main(argv, commands=[add_serve_command, add_mcp_command])
+    return cli.main(argv, commands=[add_serve_command, add_mcp_command, add_db_command])
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from payment_core.settings import Settings
 
@@ -107,7 +107,6 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bff.server import create_server  # `orderpay serve`'s app: its tables are the ones to migrate (the chat's too)
     from payment_core.db import database_plan, upgrade_database
     from payment_core.migrations import MigrationRefused
     from payment_core.production import StartupError
@@ -115,7 +114,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     from payment_core.spec import SpecError
 
     try:
-        runtime: Runtime = create_server(settings_from_args(args)).state.runtime  # built, not started: nothing runs
+        runtime: Runtime = args.build_runtime(settings_from_args(args))  # built, not started: nothing runs
     except (SpecError, StartupError) as exc:
         print(f"orderpay: {exc}", file=sys.stderr)
         return 1
@@ -161,6 +160,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def add_db_command(commands: Commands, build_runtime: Callable[[Settings], Any]) -> None:
+    """`orderpay db upgrade|current`. `build_runtime(settings)` builds, without starting, the runtime
+    whose metadata holds every table the process uses: the composition root's, as `serve` builds it
+    (the outer packages add tables of their own, e.g. the chat's)."""
+    db = commands.add_parser("db", help="the database's schema: migrations (ORDERPAY_DATABASE_URL)")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    for name, help_text in (("upgrade", "run the pending migrations and add what the app spec gained"),
+                            ("current", "show the database's revision and what an upgrade would do")):
+        db_command = db_commands.add_parser(name, help=help_text)
+        db_command.add_argument("--app", help="bundled app name or spec path (as `orderpay serve` runs it)")
+        db_command.set_defaults(run=cmd_db, build_runtime=build_runtime)
+
+
 def build_parser(extra: Sequence[AddCommand] = ()) -> argparse.ArgumentParser:
     """The core's commands, after the `extra` ones the composition root adds."""
     parser = argparse.ArgumentParser(prog="orderpay", description="Stripe payments for orders that an AI chat "
@@ -188,14 +200,6 @@ def build_parser(extra: Sequence[AddCommand] = ()) -> argparse.ArgumentParser:
                          help="a browser origin that may call it cross-origin, e.g. http://127.0.0.1:3000 (repeatable)")
     sandbox.add_argument("--latency-ms", type=float, default=None, help="answer every API call after this many ms (benchmarks)")
     sandbox.set_defaults(run=cmd_sandbox)
-
-    db = commands.add_parser("db", help="the database's schema: migrations (ORDERPAY_DATABASE_URL)")
-    db_commands = db.add_subparsers(dest="db_command", required=True)
-    for name, help_text in (("upgrade", "run the pending migrations and add what the app spec gained"),
-                            ("current", "show the database's revision and what an upgrade would do")):
-        db_command = db_commands.add_parser(name, help=help_text)
-        db_command.add_argument("--app", help="bundled app name or spec path (as `orderpay serve` runs it)")
-        db_command.set_defaults(run=cmd_db)
 
     audit = commands.add_parser("audit", help="the payment audit trail (ORDERPAY_DATABASE_URL)")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)

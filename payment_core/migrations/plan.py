@@ -1,6 +1,7 @@
 """Bring a database to what the code and the app spec need, adding and never destroying."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from sqlalchemy import Column, Connection, MetaData, false, text, true
 from sqlalchemy.schema import DefaultClause
 
 _HERE = Path(__file__).parent
+# Alembic narrates every comparison at INFO, at every start; orderpay reports what it changed itself.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 # Any constant works: it names "orderpay's schema lock" among the database's advisory locks.
 _POSTGRES_LOCK_KEY = 0x6F72646572706179
 
