@@ -19,7 +19,6 @@ from typing import Any
 from fastapi import Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from payment_core import metrics
 from payment_core.api.auth import bearer_token
 from payment_core.errors import BadInput
 from payment_core.identity import Session
@@ -54,9 +53,7 @@ async def start_turn(hub: TurnHub, store: ChatStore, request: Request, session: 
                        field="messages")
     conversation_id = await conversation_of(store, session, chat_id)
     token = bearer_token(request.headers.get("authorization"))
-    turn = await hub.start(session, token, text, conversation_id, create=True)
-    metrics.chat_turn_started()
-    return turn
+    return await hub.start(session, token, text, conversation_id, create=True)
 
 
 def compact(value: Any) -> str:
@@ -67,13 +64,12 @@ async def encoded(events: AsyncIterator[ChatEvent], encode: Callable[[ChatEvent]
                   closing: list[str] | None = None) -> AsyncIterator[ServerSentEvent]:
     """SSE `data:` frames of what `encode` makes of each event; a client that leaves closes the
     turn's follower at once (the turn runs on for the resume grace period)."""
-    with metrics.sse_stream():
-        async with aclosing(events):
-            async for event in events:
-                for data in encode(event):
-                    yield ServerSentEvent(data=data, sep="\n")
-        for data in closing or ():
-            yield ServerSentEvent(data=data, sep="\n")
+    async with aclosing(events):
+        async for event in events:
+            for data in encode(event):
+                yield ServerSentEvent(data=data, sep="\n")
+    for data in closing or ():
+        yield ServerSentEvent(data=data, sep="\n")
 
 
 def sse_response(frames: AsyncIterator[ServerSentEvent], *, keepalive_seconds: float,

@@ -130,6 +130,7 @@ class TurnHub:
         self.live: dict[uuid.UUID, LiveTurn] = {}
         self._group: TaskGroup | None = None
         self._slots = anyio.Semaphore(chat.chat_max_active_turns)
+        self._starting: set[uuid.UUID | None] = set()  # conversations whose turn is being started here
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -154,6 +155,18 @@ class TurnHub:
         `conversation_id` that does not exist yet starts that conversation (the id a client chose)."""
         if self._group is None:
             raise RuntimeError("TurnHub.running() is not entered")
+        if conversation_id in self._starting:  # the same conversation's start, a moment ago, not yet live
+            raise Conflict("a turn is already running in this conversation; wait for its `done`")
+        if conversation_id is not None:
+            self._starting.add(conversation_id)
+        try:
+            return await self._start(session, token, text, conversation_id, create)
+        finally:
+            self._starting.discard(conversation_id)
+
+    async def _start(self, session: Session, token: str, text: str, conversation_id: uuid.UUID | None,
+                     create: bool) -> LiveTurn:
+        assert self._group is not None
         user_id = uuid.UUID(session.user_id)
         history: list[Message] = []
         new = conversation_id is None

@@ -3,6 +3,7 @@ reads a whole turn with the pay card's tool part and the payment's state as the 
 resumes a turn after a reload, and stops a turn."""
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -185,3 +186,26 @@ def test_stop_reaches_a_turn_running_on_another_replica(chat_server: LiveServer,
     assert answer.status_code == 200 and answer.json() == {"turnId": turn_id, "status": "stopped"}
     assert took < 2.5  # the running replica looks for stop requests every 0.5 s
     assert "event: stopped" in rest and "Never said." not in "\n".join(rest)
+
+
+def test_two_first_requests_of_one_new_chat_at_once_start_one_turn(chat_server: LiveServer,
+                                                                   model: ScriptedModel) -> None:
+    model.replies = [[Say("Working."), Pause(0.5), Say("Done.")]]
+    body = {"id": "double-click-chat", "trigger": "submit-message",
+            "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "hello twice"}]}]}
+
+    async def both() -> list[tuple[int, str]]:
+        headers = {"Authorization": f"Bearer {chat_server.token('alice')}"}
+        async with httpx.AsyncClient(base_url=chat_server.base_url, headers=headers, timeout=30) as client:
+            async def send() -> tuple[int, str]:
+                answer = await client.post("/api/ai-sdk/chat", json=body)
+                return answer.status_code, answer.text
+            first, second = await asyncio.gather(send(), send())
+            return sorted([first, second])
+
+    (ok, stream), (refused, error) = asyncio.run(both())
+    assert (ok, refused) == (200, 409)
+    assert '"type":"finish"' in stream and "a turn is already running" in error
+    with chat_server.client("alice") as alice:
+        titles = [c["title"] for c in alice.get("/api/chat/conversations").json()["conversations"]]
+    assert titles.count("hello twice") == 1
