@@ -71,6 +71,7 @@ class OfflineAssistant:
                 f"- prepare a payment: “pay my latest unpaid {noun}”, “pay {noun} 2” — you confirm it yourself "
                 "on the payment card; nothing is charged before\n"
                 f"- check a payment: “is my latest {noun} paid?”\n"
+                f"- ask for a refund: “refund my latest {noun}, it arrived broken” — the merchant decides\n"
                 "- list your saved cards: “show my saved cards”")
 
 
@@ -108,6 +109,13 @@ class _Step:
                 return self.call(kind.get_tool, {kind.obj.id_param: order_id})
             return _show_answer(kind, (done.data or {}).get(kind.obj.name) or {})
         reference = {"orderType": kind.obj.name, "orderId": order_id}
+        if intent.action == "refund":
+            done = self.results.get("requestRefund")
+            if done is None:
+                return self.call("requestRefund", {**reference, "reason": intent.text[:500]})
+            what = label(kind, record) if record else f"your {kind.noun}"
+            return (f"I've asked the merchant to refund {what}, with your words as the reason.\n"
+                    "No money has moved: the merchant reviews the request and makes the refund.")
         tool = "initiatePayment" if intent.action == "pay" else "getPaymentStatus"
         done = self.results.get(tool)
         if done is None:

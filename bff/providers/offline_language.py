@@ -1,7 +1,7 @@
 """The plain English the offline assistant understands, read into an `Intent`.
 
 Deterministic on purpose: a fixed set of requests (list, show, pay, payment
-status, saved cards) about the app's order objects, named by their own nouns
+status, saved cards, asking for a refund) about the app's order objects, named by their own nouns
 (from the app spec) or by the generic "order". Anything else is `help`.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Literal
 from payment_core.spec import AppSpec, DataObjectSpec
 from payment_core.spec.loader import OrderScripts
 
-Action = Literal["help", "list", "show", "pay", "status", "cards"]
+Action = Literal["help", "list", "show", "pay", "status", "cards", "refund"]
 RefKind = Literal["id", "position", "label", "latest", "latest_unpaid", "context"]
 
 # Everyday names of the bundled apps' order objects, besides their own.
@@ -25,6 +25,7 @@ _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 _CARDS = re.compile(r"\b(cards?|payment methods?)\b")
 _STATUS = re.compile(r"\b(status|state)\b|\bpaid\s*\?|\b(is|was|are|were|has|have)\b.*\bpaid\b"
                      r"|\b(did|has)\b.*\b(go through|gone through|succeed|work|worked)\b|\bwent through\b")
+_REFUND = re.compile(r"\b(refund|money back|reimburse)\b")
 _PAY = re.compile(r"\b(pay|paying|checkout|check out|settle)\b")
 _SHOW = re.compile(r"\b(show|detail|details|open|view|see|look at|tell me about|what about|get|display)\b")
 _LIST = re.compile(r"\b(list|what are|which|all|how many|do i have)\b")
@@ -75,6 +76,7 @@ class Intent:
     kind: OrderKind | None = None
     ref: Ref | None = None
     unpaid_only: bool = False
+    text: str = ""  # the user's own words (a refund request's reason)
 
 
 def _words(name: str) -> str:
@@ -140,6 +142,8 @@ def read_intent(message: str, kinds: list[OrderKind]) -> Intent:
     text = re.sub(r"\s+", " ", original.lower())
     kind, plural = _kind_in(text, kinds)
     ref = _ref_in(text, original)
+    if _REFUND.search(text):  # asked of the merchant, never made: see requestRefund
+        return Intent("refund", kind or _first(kinds), ref or Ref("context"), text=original)
     if _PAY.search(text) and not _STATUS.search(text):
         return Intent("pay", kind or _first(kinds), ref or Ref("context"))
     if _STATUS.search(text) and (kind or ref or "payment" in text):

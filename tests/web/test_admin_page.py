@@ -1,5 +1,6 @@
-"""The payments admin page in a real browser (Chromium): an administrator sees the buyers' refund
-requests (made through the `requestRefund` MCP tool, as an assistant would) and the payments,
+"""The refund request and the payments admin page in a real browser (Chromium): a buyer asks the
+chat's assistant for a refund (its `requestRefund` tool records it, moving no money); an
+administrator sees the request and the payments on the admin page,
 refunds part of one with a click, and the page shows what Stripe refunded. A buyer opening the
 page sees nothing of anyone's payments: the API behind it answers administrators only."""
 from __future__ import annotations
@@ -9,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.mcp.support import data_of, mcp_client
 from tests.payments.helpers import Buyer, ok, order_app, stripe_api
-from tests.support import LiveServer, run_async
+from tests.support import LiveServer
+from tests.web.browser import ask, sign_in
 from tests.web.conftest import serve
 
 APP = order_app("store")
@@ -29,23 +30,24 @@ def sign_in_to_admin(page: Any, server: LiveServer, username: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_an_administrator_sees_a_refund_request_and_refunds_part_of_the_order(store: LiveServer, page: Any,
-                                                                                shot: Any) -> None:
+def test_a_buyer_asks_in_the_chat_and_an_administrator_refunds_part_of_the_order(
+        store: LiveServer, page: Any, chromium: Any, shot: Any) -> None:
     alice = Buyer(store, "alice", APP)
     card = alice.save_card()
     order = alice.create_order()
     intent_id = ok(alice.pay(order["id"], card["paymentMethodId"]))["paymentResult"]["paymentId"]
 
-    async def ask() -> dict[str, Any]:
-        async with mcp_client(store, "alice") as client:
-            return data_of(await client.call_tool("requestRefund", {"orderType": APP.name, "orderId": order["id"],
-                                                                    "reason": "One mug arrived broken"}))
-    run_async(ask())
+    # The buyer asks the assistant in the chat; its requestRefund tool records the request.
+    buyer_page = chromium.new_context(viewport={"width": 1100, "height": 800}).new_page()
+    sign_in(buyer_page, store, "alice")
+    answer = ask(buyer_page, "refund my latest order: one mug arrived broken")
+    assert "asked the merchant" in answer.inner_text() and "No money has moved" in answer.inner_text()
+    buyer_page.context.close()
 
     sign_in_to_admin(page, store, "admin")
     request_row = page.locator(f"#requests tr[data-order-id='{order['id']}']")
     request_row.wait_for()
-    assert "One mug arrived broken" in request_row.inner_text() and "open" in request_row.inner_text()
+    assert "one mug arrived broken" in request_row.inner_text() and "open" in request_row.inner_text()
     row = page.locator(f"#payments tr[data-order-id='{order['id']}']")
     assert "$25.00" in row.inner_text()
 
