@@ -188,3 +188,41 @@ def test_a_field_the_spec_drops_is_kept_with_its_data(database_url: str, tmp_pat
     assert "kept (not in the spec): column order.giftNote" in upgraded.stdout
     settings = Settings(app=str(spec_path), data_dir=data_dir, database_url=database_url)
     assert "giftNote" in columns_and_indexes(settings, "order")[0]
+
+
+def test_a_change_that_needs_a_person_is_refused_and_nothing_is_changed(database_url: str) -> None:
+    """A new required column without a default cannot be given to existing rows: the upgrade refuses
+    it, names it, and applies none of the other (additive) changes either."""
+    from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
+
+    from payment_core.db import create_database, upgrade_database
+    from payment_core.migrations import MigrationRefused
+
+    def tables(required: bool) -> MetaData:
+        metadata = MetaData()
+        Table("parcel", metadata, Column("id", Integer, primary_key=True), Column("label", String(20)),
+              *([Column("weight", Integer, nullable=False)] if required else []))
+        if required:
+            Table("courier", metadata, Column("id", Integer, primary_key=True))
+        return metadata
+
+    async def story() -> tuple[str, set[str], list[str]]:
+        db = create_database(database_url)
+        try:
+            first = tables(required=False)
+            await upgrade_database(db.engine, first)
+            async with db.engine.begin() as conn:
+                await conn.execute(insert(first.tables["parcel"]).values(id=1, label="books"))
+            with pytest.raises(MigrationRefused) as refused:
+                await upgrade_database(db.engine, tables(required=True))
+            async with db.engine.connect() as conn:
+                names = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+                labels = list((await conn.execute(select(first.tables["parcel"].c.label))).scalars())
+            return str(refused.value), names, labels
+        finally:
+            await db.dispose()
+
+    message, names, labels = run_async(story())
+    assert "column parcel.weight is required (NOT NULL) and has no default" in message
+    assert "nothing was changed" in message
+    assert "courier" not in names and labels == ["books"]
