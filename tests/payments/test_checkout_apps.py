@@ -211,3 +211,29 @@ def test_declined_card_then_another_card_pays_once(server: LiveServer, app: Orde
     assert len(intents) == 2, "the declined attempt and the paid one"
     record = alice.payment_record(order["id"])
     assert (record["attempt"], record["statusLiteral"]) == (2, "success")
+
+
+def test_an_administrator_refunds_part_then_the_rest_of_a_paid_order(server: LiveServer, app: OrderApp, alice: Buyer,
+                                                                     admin: Buyer) -> None:
+    from payment_core.payments.money import to_minor_units
+    from payment_core.spec import load_app
+
+    card = alice.save_card(VISA)
+    order = alice.create_order()
+    paid = ok(alice.pay(order["id"], card["paymentMethodId"]))["paymentResult"]
+    assert paid["statusLiteral"] == "success"
+    unit = load_app(app.app).spec.order_objects()[0][1].order.amountUnit
+    part = 150 if unit == "minor" else 1.5  # the order object's own amount unit
+    refund = f"{app.prefix}/v1/refund{app.name.lower()}payment/{order['id']}"
+
+    first = ok(admin.http.post(refund, json={"amount": part, "reason": "requested_by_customer"},
+                               headers={"Idempotency-Key": f"{app.app}-part"}))
+    assert first["refund"]["amount"] == 150 and first["refund"]["currency"] == app.currency
+    rest = ok(admin.http.post(refund, json={}, headers={"Idempotency-Key": f"{app.app}-rest"}))
+    total = to_minor_units(app.amount, app.currency)
+    assert rest["refund"]["amount"] == total - 150
+    record = alice.payment_record(order["id"])
+    assert record["amountRefunded"] == total and len(record["refunds"]) == 2
+    assert alice.order(order["id"])["_paymentConfirmation"] == "paid"
+    assert sorted(r.amount for r in stripe_api(server).v1.refunds.list(params={"payment_intent": paid["paymentId"]})) \
+        == sorted([150, total - 150])
