@@ -69,11 +69,11 @@ def serve_orderpay(port: int) -> None:
     import uvicorn
 
     from payment_core.logs import configure_logging
-    from tests.mcp.support import app_with_mcp  # the composition create_app is to adopt
+    from orderpay import create_server  # as `orderpay serve` builds it
 
     settings = Settings(port=port)
     configure_logging(settings.log_level, json_lines=settings.log_json)
-    uvicorn.run(app_with_mcp(settings), host="127.0.0.1", port=port, log_config=None, access_log=False)
+    uvicorn.run(create_server(settings), host="127.0.0.1", port=port, log_config=None, access_log=False)
 
 
 def serve_bare(port: int, *, read_store: bool) -> None:

@@ -1,10 +1,5 @@
-"""The REST application with the MCP endpoint routed at `/mcp`, and an MCP client for tests.
-
-`app_with_mcp` is the composition `create_app` is to adopt: route `/mcp` to
-`create_mcp_app(runtime)` and keep `mcp_app.running()` entered inside the app's
-lifespan. Until `create_app` does so itself, the tests (and bench/mcp_tools.py)
-compose it here.
-"""
+"""An MCP client for tests, and what the MCP tests share. The servers they talk to are the
+production composition (`orderpay.create_server`), `/mcp` and its settings included."""
 from __future__ import annotations
 
 import json
@@ -13,31 +8,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx2
-from fastapi import FastAPI
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
 
-from payment_core.api import create_app
-from payment_core.settings import Settings
 from payment_core.spec import DataObjectSpec, load_app
-from mcp_server import create_mcp_app, route_mcp
 from tests.support import LiveServer
-
-
-def app_with_mcp(settings: Settings | None = None) -> FastAPI:
-    app = create_app(settings)
-    mcp_app = create_mcp_app(app.state.runtime)
-    route_mcp(app, mcp_app)
-    rest_lifespan = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(instance: FastAPI) -> AsyncIterator[Any]:
-        async with rest_lifespan(instance) as state, mcp_app.running():
-            yield state
-
-    app.router.lifespan_context = lifespan
-    return app
 
 
 @asynccontextmanager

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from orderpay import create_server
 from payment_core.settings import Settings
-from tests.mcp.support import app_with_mcp
 from tests.oidc_support import Account, OidcProvider, npm_ci, start_oidc_provider
 from tests.support import LiveServer, free_port
 
@@ -42,7 +42,7 @@ def server(idp: OidcProvider, tmp_path_factory: pytest.TempPathFactory) -> Itera
     settings = Settings(app="store", data_dir=tmp_path_factory.mktemp("oauth"), port=port, log_json=False,
                         auth_issuer=idp.issuer, auth_jwks_url=idp.jwks_url, auth_audience="orderpay",
                         pay_link_secret="p" * 32, demo_data=False, mcp_scopes=["orderpay"])
-    live = LiveServer.start(settings, factory=app_with_mcp)
+    live = LiveServer.start(settings, factory=create_server)
     yield live
     live.stop()
 

@@ -12,8 +12,9 @@ import anyio
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
+from orderpay import create_server
 from tests.conftest import CHROMIUM, start_server
-from tests.mcp.support import app_with_mcp, data_of, mcp_client, pay_in_the_trusted_ui
+from tests.mcp.support import data_of, mcp_client, pay_in_the_trusted_ui
 from tests.support import LiveServer, run_async, unavailable
 from mcp_server.payment_card import PAYMENT_CARD_URI
 
@@ -41,7 +42,7 @@ HOST_PAGE = """<!doctype html><html><body>
 
 @pytest.fixture(scope="module")
 def listings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    yield from start_server(request, tmp_path_factory, "sqlite", "clonesahibinden", factory=app_with_mcp)
+    yield from start_server(request, tmp_path_factory, "sqlite", "clonesahibinden", factory=create_server)
 
 
 async def prepare(server: LiveServer) -> tuple[str, dict[str, Any], dict[str, Any]]:
