@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     auth_issuer: str = Field("orderpay-dev", description="Expected `iss` of bearer tokens.")
     auth_audience: str = Field("orderpay", description="Expected `aud` of bearer tokens.")
     auth_jwks_url: str | None = Field(None, description="JWKS URL of the external issuer (production).")
+    oidc_issuer: str | None = Field(
+        None, description="OpenID provider the web UI signs buyers in at (discovery at {issuer}/.well-known/openid-configuration); "
+                          "default: ORDERPAY_AUTH_ISSUER.")
+    oidc_client_id: str | None = Field(None, description="The web UI's client id at the OpenID provider; set, it turns OpenID Connect sign-in on.")
+    oidc_client_secret: SecretStr | None = Field(
+        None, description="Client secret, if the provider registered the web UI as a confidential client (used by the server only).")
+    oidc_scopes: str = Field("openid email profile", description="Scopes the web UI asks for (add offline_access where the provider wants it for refresh tokens).")
+    oidc_redirect_url: str | None = Field(None, description="Redirect URL registered at the provider; default {public URL}/auth/callback.")
     dev_token_ttl_seconds: int = Field(8 * 3600, gt=0, description="Lifetime of development tokens.")
     login_failures_per_minute: int = Field(
         5, gt=0, description="Failed development sign-ins per user name and per client address a minute; then 429."
@@ -176,6 +184,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / f'{app_codename}.db').resolve()}"
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_client_id is not None
+
+    def resolved_oidc_issuer(self) -> str:
+        return (self.oidc_issuer or self.auth_issuer).rstrip("/")
+
+    def resolved_oidc_redirect_url(self) -> str:
+        return self.oidc_redirect_url or f"{self.resolved_public_url()}/auth/callback"
 
     def resolved_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -31,6 +31,8 @@ def page_config(runtime: Runtime) -> dict[str, Any]:
         "sandbox": runtime.stripe.sandbox is not None,
         "orderObjects": order_objects(runtime),
         "devSignIn": dev_sign_in,
+        # Sign-in at the OpenID provider (web/oidc.py); its endpoints come from /auth/oidc/config.
+        "oidcSignIn": runtime.settings.oidc_enabled,
         # Development only: the demo users are public (README); their passwords are `<name>-pass`.
         "demoUsers": [user.username for user in DEMO_USERS] if dev_sign_in else [],
     }

@@ -63,6 +63,12 @@ def pages_router(runtime: Runtime, grants: PayGrants) -> APIRouter:
         # The page is public; what it shows comes from the API, which answers administrators only.
         return HTMLResponse(admin_page, headers=page_headers(runtime.stripe))
 
+    # Where the OpenID provider sends the buyer back with `code` and `state`: the chat page
+    # finishes the sign-in. Like a pay link, the URL carries a secret: no Referer, no cache.
+    @router.get("/auth/callback", response_class=HTMLResponse)
+    async def sign_in_callback() -> HTMLResponse:
+        return HTMLResponse(chat_page, headers=page_headers(runtime.stripe, capability_url=True))
+
     # Declared before /pay/{token}, which would otherwise take "result" for a token.
     @router.get("/pay/result", response_class=HTMLResponse)
     async def pay_result() -> HTMLResponse:

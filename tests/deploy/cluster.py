@@ -360,6 +360,10 @@ def start_cluster(workdir: Path, *, spec: Path, database_url: str, nats_url: str
         "ORDERPAY_STRIPE_TIMEOUT_SECONDS": "3",
         "ORDERPAY_PAY_LINK_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
         "ORDERPAY_PAYMENT_ATTEMPTS_PER_MINUTE": str(attempts_per_minute),
+        # Unfinished payments are reconciled 8 s after their last change (the least allowed with a
+        # 3 s Stripe timeout), looked for every second.
+        "ORDERPAY_RECONCILE_AFTER_SECONDS": "8",
+        "ORDERPAY_RECONCILE_INTERVAL_SECONDS": "1",
         "ORDERPAY_CHAT_PROVIDER": "openai",
         "ORDERPAY_OPENAI_BASE_URL": f"{model_url}/v1",
         "ORDERPAY_OPENAI_API_KEY": "sk-test-scripted-model",

@@ -299,6 +299,7 @@ def test_killing_a_replica_mid_turn_loses_no_payment(cluster: Cluster, model: tu
         paying.start()
         assert cluster.stripe_hop.held.wait(15), "the payment never reached Stripe"
         cluster.replicas["r3"].kill()
+        killed_at = time.monotonic()
         paying.join(30)
         turn.join(10)
 
@@ -309,13 +310,15 @@ def test_killing_a_replica_mid_turn_loses_no_payment(cluster: Cluster, model: tu
         assert order_of(r1, order["id"])["_paymentConfirmation"] != "paid"  # outcome unknown for now
         assert len(succeeded_intents(cluster, order["id"])) == 1  # while Stripe has charged
 
-        # Stripe's webhook (retried by Stripe for days) lands on a live replica: the order is paid, once.
-        released = time.monotonic()
-        cluster.webhook_hop.release()
+        # No webhook comes (held back), nobody clicks: a surviving replica's reconciler finds the
+        # unfinished attempt, asks Stripe and marks the order paid, once.
         paid = wait_until(lambda: (o := order_of(r1, order["id"]))["_paymentConfirmation"] == "paid" and o,
-                          timeout=30, interval=0.2, what="the order paid after the replica died")
-        cluster.figures["paidAfterWebhookReleaseSeconds"] = round(time.monotonic() - released, 2)
+                          timeout=45, interval=0.25, what="the reconciler to settle the payment of the dead replica")
+        cluster.figures["paidByReconcilerAfterKillSeconds"] = round(time.monotonic() - killed_at, 2)
         assert paid["status"] == "paid"
+        # Stripe's webhooks, delivered late to whichever replica, change nothing.
+        cluster.webhook_hop.release()
+        time.sleep(1)
         intents = succeeded_intents(cluster, order["id"])
         assert len(intents) == 1 and intents[0]["amount"] == 3100 and intents[0]["currency"] == "usd"
         record = r1.get(f"{PREFIX}/v1/orderpaymentbyorderid/{order['id']}")
@@ -353,13 +356,18 @@ def test_each_event_is_delivered_once_although_every_replica_relays(cluster: Clu
         finally:
             await connection.close()
 
+    # An event the killed replica had claimed is taken over when its lease (60 s) runs out.
     rows = wait_until(lambda: (r := run_async(outbox())) and all(row["publishedAt"] for row in r) and r,
-                      timeout=30, interval=0.3, what="the outbox to drain")
+                      timeout=90, interval=0.5, what="the outbox to drain")
     edge_events = {str(row["id"]) for row in rows if row["topic"] in EDGE_TOPICS}
     counts = wait_until(lambda: (c := cluster.edge.counts()) and set(c) >= edge_events and c, timeout=15,
                         what="the edge receiver to get every event")
     assert set(counts) == edge_events
-    assert {event: n for event, n in counts.items() if n != 1} == {}, "an event was delivered twice"
+    # Once each — except, at most, an event whose delivery the SIGKILLed replica had begun: at-least-once.
+    twice = {event for event, n in counts.items() if n != 1}
+    killed_mid_delivery = {item["eventId"] for item in cluster.edge.received if item["relayedBy"] == "r3"}
+    assert twice <= killed_mid_delivery, f"delivered twice: {twice}"
+    cluster.figures["edgeDuplicatesFromTheKilledReplica"] = len(twice)
     published = run_async(_stream_event_ids(cluster))
     assert Counter(published) == Counter(str(row["id"]) for row in rows)
     cluster.figures["outboxEvents"] = len(rows)

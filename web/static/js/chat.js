@@ -2,7 +2,7 @@
 // into answer bubbles (answer.js) whose payment cards pay through the REST API
 // with the user's own token.
 import { byId, el, readConfig, sleep } from "./dom.js";
-import { signIn, signOut, storedSession } from "./auth.js";
+import { beginOidcSignIn, completeOidcSignIn, renewalDelay, renewSession, signIn, signOut, storedSession } from "./auth.js";
 import { chatApi } from "./chatapi.js";
 import { createAnswer, createUserMessage } from "./answer.js";
 import { createActionCard } from "./actioncard.js";
@@ -21,6 +21,9 @@ const state = {
   conversationId: null,
   streaming: null, // the AbortController of the turn in flight
   turnId: null, // that turn's id, from its `start` event: what Stop sends the server
+  renewTimer: null, // renews an OpenID Connect session before its access token expires
+  expiring: null, // the renewal under way after a 401, so that several 401s make one
+  reopen: null, // the conversation to reopen after signing in again
   paymentReturn: null, // {orderId, clientSecret, redirectStatus} after a 3-D Secure redirect
 };
 
@@ -32,17 +35,90 @@ function showSignIn() {
   byId("toggle-conversations").hidden = true;
   byId("signin").hidden = false;
   byId("signin-hint").hidden = !config.devSignIn;
-  byId("signin-off").hidden = config.devSignIn;
+  byId("signin-off").hidden = config.devSignIn || config.oidcSignIn;
   byId("demo-user-names").textContent = config.demoUsers.join(", ");
   byId("demo-users").replaceChildren(...config.demoUsers.map((name) => el("option", { value: name })));
-  byId("signin-username").focus();
+  if (config.oidcSignIn) {
+    oidcSignInButton();
+    byId("signin-form").hidden = !config.devSignIn;
+    byId("signin-oidc").focus();
+  } else {
+    byId("signin-username").focus();
+  }
 }
 
-function sessionExpired() {
-  signOut();
-  state.session = null;
+/** "Sign in" at the OpenID provider, above the development form (which production hides). */
+function oidcSignInButton() {
+  if (byId("signin-oidc")) return;
+  const button = el("button", { id: "signin-oidc", type: "button" }, "Sign in");
+  const message = el("p", { id: "signin-oidc-message", className: "message", role: "alert" });
+  button.addEventListener("click", () => {
+    message.textContent = "";
+    beginOidcSignIn({ conversationId: state.reopen }).catch((error) => { message.textContent = error.message; });
+  });
+  byId("signin-form").before(button, message);
+}
+
+function signInFailed(message) {
   showSignIn();
-  byId("signin-message").textContent = "Your session has ended; sign in again.";
+  byId(config.oidcSignIn ? "signin-oidc-message" : "signin-message").textContent = message;
+}
+
+/** A 401 from an API: renew the session if it can be, else ask the buyer to sign in again. */
+function sessionExpired() {
+  if (!state.expiring) {
+    state.expiring = renewSession(state.session).then((renewed) => {
+      state.expiring = null;
+      if (renewed) {
+        state.session = renewed;
+        scheduleRenewal();
+        notice("Your sign-in was renewed; try again.");
+      } else {
+        askToSignInAgain();
+      }
+    });
+  }
+  return state.expiring;
+}
+
+function notice(text) {
+  byId("notices").append(el("p", { className: "notice", role: "status" }, text));
+}
+
+/** The conversation stays on the page; signing in again comes back to it. */
+function askToSignInAgain() {
+  stopStreaming();
+  clearTimeout(state.renewTimer);
+  const conversationId = state.conversationId;
+  signOut(); // this tab's token only: the sign-in at the provider is left as it is
+  if (!config.oidcSignIn) {
+    state.session = null;
+    state.reopen = conversationId;
+    showSignIn();
+    byId("signin-message").textContent = "Your session has ended; sign in again.";
+    return;
+  }
+  if (byId("sign-in-again")) return;
+  const again = el("button", { id: "sign-in-again", type: "button" }, "Sign in again");
+  again.addEventListener("click", () => {
+    beginOidcSignIn({ conversationId }).catch((error) => { again.after(el("p", { className: "message" }, error.message)); });
+  });
+  byId("notices").append(el("div", { className: "notice", role: "alert" },
+    el("p", {}, "Your session has ended. Sign in again to go on with this conversation; it is kept."), again));
+  byId("send").disabled = true;
+}
+
+function scheduleRenewal() {
+  clearTimeout(state.renewTimer);
+  const delay = renewalDelay(state.session);
+  if (delay === null) return;
+  state.renewTimer = setTimeout(async () => {
+    const renewed = await renewSession(state.session);
+    if (renewed) {
+      state.session = renewed;
+      scheduleRenewal();
+    } // else: the next call's 401 asks the buyer to sign in again
+  }, delay);
 }
 
 async function onSignIn(event) {
@@ -69,7 +145,7 @@ function returnUrl(action) {
 function orderApi(orderType, orderId, quote) {
   const objectConfig = config.orderObjects[orderType];
   if (!objectConfig) throw new Error(`This app has no order object ${orderType}.`);
-  return restOrderApi({ token: state.session.token, orderType, orderId, objectConfig, onUnauthorized: sessionExpired, quote });
+  return restOrderApi({ token: () => state.session && state.session.token, orderType, orderId, objectConfig, onUnauthorized: sessionExpired, quote });
 }
 
 function paymentContext(action) {
@@ -319,15 +395,17 @@ function toggleNarrowNav() {
 
 // -- start ---------------------------------------------------------------------------
 
-function start(session) {
+function start(session, reopen = null) {
   state.session = session;
-  state.api = chatApi(session.token, { onUnauthorized: sessionExpired });
+  state.api = chatApi(() => state.session && state.session.token, { onUnauthorized: sessionExpired });
+  scheduleRenewal();
   byId("signin").hidden = true;
   byId("app").hidden = false;
   byId("account").hidden = false;
   byId("toggle-conversations").hidden = false;
   byId("account-name").textContent = (session.user && (session.user.fullname || session.user.username)) || "";
-  const conversationId = takePaymentReturn();
+  const conversationId = takePaymentReturn() || reopen || state.reopen;
+  state.reopen = null;
   refreshConversations();
   if (conversationId) {
     openConversation(conversationId);
@@ -338,13 +416,29 @@ function start(session) {
 }
 
 byId("signin-form").addEventListener("submit", onSignIn);
-byId("sign-out").addEventListener("click", () => { stopStreaming(); signOut(); window.location.assign("/"); });
+byId("sign-out").addEventListener("click", async () => {
+  stopStreaming();
+  clearTimeout(state.renewTimer);
+  const providerSignOut = await signOut(state.session);
+  window.location.assign(providerSignOut || "/");
+});
 byId("composer").addEventListener("submit", onCompose);
 byId("message").addEventListener("keydown", onComposerKey);
 byId("stop").addEventListener("click", stopStreaming);
 byId("new-chat").addEventListener("click", newConversation);
 byId("toggle-conversations").addEventListener("click", toggleNarrowNav);
 
-const session = storedSession();
-if (session) start(session);
-else showSignIn();
+async function boot() {
+  let back = null;
+  try {
+    back = await completeOidcSignIn(); // on the way back from the OpenID provider
+  } catch (error) {
+    signInFailed(error.message);
+    return;
+  }
+  const session = back ? back.session : storedSession();
+  if (session) start(session, back && back.conversationId);
+  else showSignIn();
+}
+
+boot();

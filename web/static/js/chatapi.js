@@ -1,6 +1,6 @@
 // The chat backend (bff): the SSE turn endpoint and the conversation store,
-// with the user's bearer token. Answers are normalised here, in one place.
-import { requestJson, SystemError } from "./http.js";
+// with the user's bearer token (or a function giving the current one). Answers are normalised here, in one place.
+import { bearerOf, requestJson, SystemError } from "./http.js";
 import { readEventStream } from "./sse.js";
 
 export function chatApi(token, { onUnauthorized } = {}) {
@@ -37,7 +37,7 @@ export function chatApi(token, { onUnauthorized } = {}) {
      * `lastEventId` resumes an interrupted stream after that event.
      */
     async stream({ message, conversationId, lastEventId, signal, onEvent }) {
-      const headers = { Authorization: `Bearer ${token}`, Accept: "text/event-stream" };
+      const headers = { Authorization: `Bearer ${bearerOf(token)}`, Accept: "text/event-stream" };
       const init = { method: "POST", headers, signal };
       if (lastEventId) {
         headers["Last-Event-ID"] = lastEventId; // the rest of the same turn, not a new one

@@ -10,10 +10,16 @@ export class SystemError extends Error {
   }
 }
 
+/** The token itself, or the current one when given a function (a session renewed meanwhile). */
+export function bearerOf(token) {
+  return typeof token === "function" ? token() : token;
+}
+
 /** `method url` with an optional bearer token and JSON body; the parsed JSON answer, or SystemError. */
 export async function requestJson(method, url, { token, body, signal } = {}) {
   const headers = { Accept: "application/json" };
-  if (token) headers.Authorization = `Bearer ${token}`;
+  const bearer = bearerOf(token);
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
   const init = { method, headers, signal, credentials: "same-origin" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
