@@ -221,6 +221,7 @@ defaults
     log global
     log-format "%s %HM %HU %ST"
     timeout connect 2s
+    timeout check 5s
     timeout client 120s
     timeout server 120s
     timeout http-keep-alive 5s
@@ -244,7 +245,7 @@ backend replicas
 
 def haproxy_config(port: int, replicas: dict[str, int]) -> str:
     steering = "\n".join(f"    use-server {name} if {{ req.hdr(x-replica) -m str {name} }}" for name in replicas)
-    servers = "\n".join(f"    server {name} 127.0.0.1:{p} check inter 300ms fall 2 rise 1" for name, p in replicas.items())
+    servers = "\n".join(f"    server {name} 127.0.0.1:{p} check inter 1s fall 3 rise 1" for name, p in replicas.items())
     return HAPROXY_CONFIG.format(port=port, steering=steering, servers=servers)
 
 
