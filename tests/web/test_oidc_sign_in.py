@@ -22,7 +22,7 @@ from payment_core.settings import Settings
 from tests.oidc_support import Account, OidcProvider, start_oidc_provider
 from tests.payments.helpers import order_app
 from tests.support import LiveServer, free_port, start_uvicorn
-from tests.web.browser import CARD_4242, add_card, ask, open_checkout, pay_now, payment_card, wait_paid
+from tests.web.browser import CARD_4242, ask, enter_new_card, open_checkout, pay_now, payment_card, wait_paid
 
 AUDIENCE = "https://orderpay.test/api"
 CLIENT_ID = "orderpay-web"
@@ -107,7 +107,7 @@ def test_sign_in_chat_pay_and_sign_out_through_the_openid_provider(page: Any, tm
         card = payment_card(answer)
         assert card.get_attribute("data-order-id") == order["id"]
         open_checkout(card)
-        add_card(card, CARD_4242, holder="Bea Buyer")
+        enter_new_card(card, CARD_4242, holder="Bea Buyer")
         pay_now(card)
         wait_paid(card)
         shot(page, "paid")
