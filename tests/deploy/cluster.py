@@ -324,6 +324,7 @@ def start_cluster(workdir: Path, *, spec: Path, database_url: str, nats_url: str
     webhooks = WebhookHop(lb_url)
 
     sandbox = spawn("sandbox", [*orderpay_command(), "sandbox", "--port", str(sandbox_port), "--memory",
+                                "--secret-key", SANDBOX_SECRET_KEY, "--publishable-key", SANDBOX_PUBLISHABLE_KEY,
                                 "--webhook", f"{webhooks.url}{webhook_path}", "--webhook-secret", webhook_secret,
                                 "--secret-key", SANDBOX_SECRET_KEY, "--publishable-key", SANDBOX_PUBLISHABLE_KEY],
                     base_env, workdir)

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bff.server import create_server
+from orderpay import create_server
 from payment_core.settings import Settings
 from tests.oidc_support import Account, OidcProvider, start_oidc_provider
 from tests.payments.helpers import order_app
