@@ -7,6 +7,7 @@ applies). Its logic lives in refunds.py, disputes.py, cancel.py and payment_core
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -55,11 +56,7 @@ class AfterSale:
         payments, record = found
         if event_type.startswith("charge.dispute."):
             return await apply_dispute(self.service, payments, record, obj, event_type)
-        token = audit_path.set("webhook")
-        try:
-            await self.refunds.sync(payments, intent_id, via="webhook")
-        finally:
-            audit_path.reset(token)
+        await self.refunds.sync(payments, intent_id, via="webhook")
         return "processed"
 
     async def _payment_of(self, intent_id: str) -> tuple[OrderPayments, dict[str, Any]] | None:
@@ -75,7 +72,7 @@ class AfterSale:
         if result.get("statusLiteral") != "success" or not result.get("paymentId"):
             return outcome
         order, _ = await self.refunds.sync(payments, result["paymentId"], via="refresh")
-        return type(outcome)(order or outcome.order, outcome.payment_result)
+        return dataclasses.replace(outcome, order=order or outcome.order)
 
     # -- what people do --------------------------------------------------------------
 
