@@ -200,8 +200,11 @@ class PaymentService:
         if method.get("type") != "card" or not method.get("card"):
             raise BadInput("paymentMethodId: only cards can be saved", field="paymentMethodId")
         same_card = await self._saved_card_with_fingerprint(user, (method["card"] or {}).get("fingerprint"))
-        if same_card is not None and same_card["paymentMethodId"] != pm_id and _usable(same_card):
-            return same_card  # the same card (Stripe's fingerprint) typed again: listed once, not attached twice
+        if same_card is not None and same_card["paymentMethodId"] != pm_id:
+            if await self._attached_at_stripe(same_card):
+                return same_card  # the same card (Stripe's fingerprint) typed again: listed once, not attached twice
+            # Detached at Stripe (its dashboard) since it was saved: it can never pay again, so the new one is saved.
+            await self._mark_unusable(same_card)
         if not attached_to:
             method = await self._attach(session, pm_id, customer_id)
             customer_id = method.get("customer") or customer_id
@@ -241,10 +244,28 @@ class PaymentService:
             raise refused from None
 
     async def _saved_card_with_fingerprint(self, user: uuid.UUID, fingerprint: str | None) -> dict[str, Any] | None:
+        """The buyer's usable saved card for the same physical card, if any (unusable ones stay listed beside it)."""
         if not fingerprint:
             return None
         saved = await self.methods.list_by_query({"userId": user}, newest_first=False)
-        return next((card for card in saved if (card.get("cardInfo") or {}).get("fingerprint") == fingerprint), None)
+        return next((card for card in saved
+                     if _usable(card) and (card.get("cardInfo") or {}).get("fingerprint") == fingerprint), None)
+
+    async def _attached_at_stripe(self, card: dict[str, Any]) -> bool:
+        """Whether a saved card is still attached to its customer at Stripe (one retrieve): a card detached
+        there, e.g. in Stripe's dashboard, can never be charged again."""
+        try:
+            method = await self.gateway.retrieve_payment_method(card["paymentMethodId"])
+        except StripeRefused as refused:
+            if refused.missing_object:
+                return False
+            raise
+        return method.get("customer") == card["customerId"]
+
+    async def _mark_unusable(self, card: dict[str, Any], *, conn: AsyncConnection | None = None) -> None:
+        """A saved card Stripe can no longer charge (detached there, or of another Stripe account): it stays
+        listed so the buyer sees and can delete it, and paying with it is refused before Stripe is asked."""
+        await self.methods.update_by_id(card["id"], {"cardInfo": {**card["cardInfo"], "usable": False}}, conn=conn)
 
     async def delete_payment_method(self, session: Session, payment_method_id: Any) -> dict[str, Any]:
         pm_id = _stripe_id(payment_method_id, "pm_", "paymentMethodId")
@@ -285,7 +306,7 @@ class PaymentService:
             await self.customers.update_by_query({"userId": user, "customerId": stale_customer_id},
                                                  {"customerId": customer_id}, conn=conn)
             for card in await self.methods.list_by_query({"userId": user, "customerId": stale_customer_id}, conn=conn):
-                await self.methods.update_by_id(card["id"], {"cardInfo": {**card["cardInfo"], "usable": False}}, conn=conn)
+                await self._mark_unusable(card, conn=conn)
         log.warning("stored Stripe customer unknown to the configured account: replaced",
                     extra={"userId": session.user_id, "oldCustomerId": stale_customer_id, "customerId": customer_id})
         return customer_id
@@ -345,7 +366,8 @@ class PaymentService:
             if method is None:  # a card typed for this payment and not saved (the checkout's choice)
                 method = await self._one_off_card(session, user_params["paymentMethodId"])
         if not _usable(method):
-            raise BadInput("paymentMethodId: this card was saved with another Stripe account; add it again",
+            raise BadInput("paymentMethodId: this card can no longer pay (removed at Stripe, or saved with another "
+                           "Stripe account); add it again",
                            field="paymentMethodId")
         summary = self.summary_of(payments, order)
         quote = user_params.get("quote")
@@ -385,9 +407,20 @@ class PaymentService:
             if refused.missing_customer:
                 await self._replace_customer(session, method["customerId"])
                 refused.message = "this card was saved with another Stripe account; add it again"
+            elif refused.param == "payment_method" and "id" in method and not await self._still_chargeable(method):
+                await self._mark_unusable(method)
+                refused.message = "this card was removed at Stripe (e.g. in its dashboard); add it again"
             return PaymentOutcome(await payments.store.get(session, order_id), _refusal_error(refused))
         return await self._apply(payments, intent, "started", user_params=user_params, session=session,
                                  attempt=record["attempt"])
+
+    async def _still_chargeable(self, card: dict[str, Any]) -> bool:
+        """After Stripe refused a saved card: whether it is still attached. Unknown (Stripe unreachable) counts
+        as attached: the refusal is answered as it is, and the card is checked again the next time."""
+        try:
+            return await self._attached_at_stripe(card)
+        except OrderPayError:  # Stripe unreachable or refusing the retrieve too
+            return True
 
     async def _settle_unanswered(self, payments: OrderPayments, record: dict[str, Any], error: dict[str, Any]) -> None:
         """End an attempt Stripe answered without an intent: nothing was charged, the order is unchanged."""

@@ -78,6 +78,7 @@ class AnswerDroppingProxy:
     port: int = field(default_factory=free_port)
     dropped: list[str] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)  # every request passed on, "METHOD /path?query"
+    idempotency_keys: list[str | None] = field(default_factory=list)  # each one's Idempotency-Key, in step with `seen`
     _rules: list[list[object]] = field(default_factory=list)  # [method, path prefix, times left]
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -114,6 +115,8 @@ class AnswerDroppingProxy:
             length = next((int(value) for name, value in headers if name.lower() == "content-length"), 0)
             body = await reader.readexactly(length) if length else b""
             self.seen.append(f"{method} {path}")
+            self.idempotency_keys.append(next((value.strip() for name, value in headers
+                                               if name.strip().lower() == "idempotency-key"), None))
             forwarded = {name.strip(): value.strip() for name, value in headers
                          if name.strip().lower() not in HOP_BY_HOP | {"host"}}
             async with httpx.AsyncClient(base_url=self.upstream, timeout=30) as client:

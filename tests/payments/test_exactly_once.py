@@ -220,6 +220,31 @@ def test_a_lost_answer_is_recovered_by_refresh_with_no_webhook(
     assert charged(server, order["id"]) == [(2500, "usd")]
 
 
+def test_a_lost_answer_from_stripe_then_a_retry_with_the_same_card_charges_once(
+        server: LiveServer, proxy: AnswerDroppingProxy, alice: Buyer) -> None:
+    """Stripe creates and charges the intent, but its answer never reaches orderpay (the proxy closes the
+    connection after Stripe acted, for the SDK's retry too). The buyer is told to try again and clicks Pay
+    again with the same card: the retry finds the charge Stripe made and applies it, and asks Stripe to
+    create nothing more."""
+    card = alice.save_card(VISA)
+    order = alice.create_order()
+    asked_before, dropped_before = len(proxy.seen), len(proxy.dropped)
+    with proxy.drop_answers("POST", "/v1/payment_intents", times=2) as dropped:
+        lost = err(alice.pay(order["id"], card["paymentMethodId"]), 502)
+    assert len(dropped) - dropped_before == 2 and "try again" in lost["message"]
+    assert alice.order(order["id"])["_paymentConfirmation"] != "paid"
+
+    retry = ok(alice.pay(order["id"], card["paymentMethodId"]))
+    assert retry["order"]["_paymentConfirmation"] == "paid"
+    assert retry["paymentResult"]["success"] is True
+    creates = [key for request, key in zip(proxy.seen[asked_before:], proxy.idempotency_keys[asked_before:])
+               if request == "POST /v1/payment_intents"]
+    # The lost call and the SDK's retry of it, with one idempotency key; the buyer's retry created nothing.
+    assert len(creates) == 2 and creates[0] is not None and len(set(creates)) == 1, creates
+    assert [intent["id"] for intent in intents_of(server, order["id"])] == [retry["paymentResult"]["paymentId"]]
+    assert charged(server, order["id"]) == [(2500, "usd")]
+
+
 def test_a_lost_answer_is_recovered_by_the_reconciler_with_no_click(
         server: LiveServer, proxy: AnswerDroppingProxy, alice: Buyer) -> None:
     card = alice.save_card(VISA)
@@ -291,7 +316,8 @@ def test_a_retry_after_stripe_forgot_the_idempotency_key_charges_once(
 # -- 4. refused is not unknown -----------------------------------------------------------------
 
 
-def test_a_refused_payment_lets_another_card_pay_at_once(server: LiveServer, alice: Buyer) -> None:
+def test_a_refused_payment_lets_another_card_pay_at_once(
+        server: LiveServer, proxy: AnswerDroppingProxy, alice: Buyer) -> None:
     detached = alice.save_card(VISA_DEBIT)  # a card no other test saves (a card saved again is the saved one)
     stripe_api(server).v1.payment_methods.detach(detached["paymentMethodId"])  # removed in the Stripe dashboard
     other = alice.save_card(MASTERCARD)
@@ -299,9 +325,15 @@ def test_a_refused_payment_lets_another_card_pay_at_once(server: LiveServer, ali
 
     refused = ok(alice.pay(order["id"], detached["paymentMethodId"]))
     error = refused["paymentResult"]
-    assert error["result"] == "ERR" and error["status"] == 400 and "Stripe" in error["message"], error
+    assert error["result"] == "ERR" and error["status"] == 400 and "removed at Stripe" in error["message"], error
     record = alice.payment_record(order["id"])
     assert (record["attemptState"], record["statusLiteral"]) == ("settled", "failed")
+    # The detached card is marked unusable: still listed, and refused before Stripe is asked again.
+    saved = {card["paymentMethodId"]: card for card in alice.cards()}
+    assert saved[detached["paymentMethodId"]]["cardInfo"]["usable"] is False
+    asked_before = len(proxy.seen)
+    err(alice.pay(order["id"], detached["paymentMethodId"]), 400)
+    assert not [request for request in proxy.seen[asked_before:] if request.startswith("POST /v1/payment_intents")]
 
     paid = ok(alice.pay(order["id"], other["paymentMethodId"]))  # at once: no 409
     assert paid["order"]["_paymentConfirmation"] == "paid"
