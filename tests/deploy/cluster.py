@@ -325,21 +325,30 @@ def start_cluster(workdir: Path, *, spec: Path, database_url: str, nats_url: str
 
     sandbox = spawn("sandbox", [*orderpay_command(), "sandbox", "--port", str(sandbox_port), "--memory",
                                 "--secret-key", SANDBOX_SECRET_KEY, "--publishable-key", SANDBOX_PUBLISHABLE_KEY,
-                                "--webhook", f"{webhooks.url}{webhook_path}", "--webhook-secret", webhook_secret,
-                                "--secret-key", SANDBOX_SECRET_KEY, "--publishable-key", SANDBOX_PUBLISHABLE_KEY],
+                                "--webhook", f"{webhooks.url}{webhook_path}", "--webhook-secret", webhook_secret],
                     base_env, workdir)
-    wait_until(lambda: sandbox.alive() and httpx.get(f"http://127.0.0.1:{sandbox_port}/v1/customers", timeout=2,
-                                                     headers={"Authorization": f"Bearer {SANDBOX_SECRET_KEY}"}
-                                                     ).status_code == 200,
-               timeout=30, what=f"the sandbox:\n{sandbox.output()}")
-    hop = StripeHop(f"http://127.0.0.1:{sandbox_port}")
-    edge = EdgeReceiver()
+    started: list[Any] = [webhooks, sandbox]  # stopped again if the start fails half way
+    try:
+        wait_until(lambda: sandbox.alive() and httpx.get(f"http://127.0.0.1:{sandbox_port}/v1/customers", timeout=2,
+                                                         headers={"Authorization": f"Bearer {SANDBOX_SECRET_KEY}"}
+                                                         ).status_code == 200,
+                   timeout=30, what=f"the sandbox:\n{sandbox.output()}")
+        hop = StripeHop(f"http://127.0.0.1:{sandbox_port}")
+        started.append(hop)
+        edge = EdgeReceiver()
+        started.append(edge)
 
-    config = workdir / "haproxy.cfg"
-    config.write_text(haproxy_config(lb_port, ports))
-    balancer = spawn("haproxy", [haproxy, "-db", "-f", str(config)], base_env, workdir)
-    wait_until(lambda: balancer.alive() and httpx.get(f"{lb_url}/health/live", timeout=1).status_code in (200, 503),
-               timeout=15, what="HAProxy")
+        config = workdir / "haproxy.cfg"
+        config.write_text(haproxy_config(lb_port, ports))
+        balancer = spawn("haproxy", [haproxy, "-db", "-f", str(config)], base_env, workdir)
+        started.append(balancer)
+        wait_until(lambda: balancer.alive() and httpx.get(f"{lb_url}/health/live", timeout=1).status_code in (200, 503),
+                   timeout=15, what="HAProxy")
+
+    except BaseException:
+        for part in reversed(started):
+            part.stop()
+        raise
 
     data_dir = workdir / "shared"
     # One signing key for all replicas (development identity; production verifies an external issuer's JWKS).
