@@ -3,7 +3,8 @@
 `ExternalStripe` is the sandbox as a separate server (its state on disk, so it survives
 a restart); `AnswerDroppingProxy` sits between orderpay and it and, when told, lets a
 request reach Stripe and then closes the connection instead of answering: Stripe acted,
-orderpay never learns how. Nothing of orderpay's code is patched.
+orderpay never learns how; or holds Stripe's answer while something else happens (a webhook,
+another click) before passing it on. Nothing of orderpay's code is patched.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -80,6 +81,7 @@ class AnswerDroppingProxy:
     seen: list[str] = field(default_factory=list)  # every request passed on, "METHOD /path?query"
     idempotency_keys: list[str | None] = field(default_factory=list)  # each one's Idempotency-Key, in step with `seen`
     _rules: list[list[object]] = field(default_factory=list)  # [method, path prefix, times left]
+    _holds: list[list[object]] = field(default_factory=list)  # [method, path, callback, times left]
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
 
@@ -97,6 +99,25 @@ class AnswerDroppingProxy:
             yield self.dropped
         finally:
             self._rules.remove(rule)
+
+    @contextmanager
+    def hold_answers(self, method: str, path: str, meanwhile: Callable[[bytes], None], *, times: int = 1) -> Iterator[None]:
+        """Within the block, Stripe's answer to the next `times` `method path` requests waits, after Stripe
+        acted, until `meanwhile(answer body)` has run (in a thread, so calls through the proxy still pass):
+        whatever it does happens between Stripe acting and orderpay hearing of it."""
+        hold: list[object] = [method, path, meanwhile, times]
+        self._holds.append(hold)
+        try:
+            yield
+        finally:
+            self._holds.remove(hold)
+
+    def _hold_for(self, method: str, path: str) -> Callable[[bytes], None] | None:
+        for hold in self._holds:
+            if hold[0] == method and path.split("?")[0] == hold[1] and int(hold[3]) > 0:  # type: ignore[call-overload]
+                hold[3] = int(hold[3]) - 1  # type: ignore[call-overload]
+                return hold[2]  # type: ignore[return-value]
+        return None
 
     def _should_drop(self, method: str, path: str) -> bool:
         for rule in self._rules:
@@ -121,6 +142,9 @@ class AnswerDroppingProxy:
                          if name.strip().lower() not in HOP_BY_HOP | {"host"}}
             async with httpx.AsyncClient(base_url=self.upstream, timeout=30) as client:
                 answer = await client.request(method, path, headers=forwarded, content=body)
+            meanwhile = self._hold_for(method, path)
+            if meanwhile is not None:
+                await asyncio.to_thread(meanwhile, answer.content)
             if self._should_drop(method, path):
                 return  # Stripe acted; its answer is lost on the way back
             out = [f"HTTP/1.1 {answer.status_code} {answer.reason_phrase}"]
