@@ -3,18 +3,23 @@
 `GET /orders/{id}` answers a fixed JSON body (read from BENCH_BODY_FILE). `POST /payment-intents`
 makes the one Stripe call a start payment makes — create and confirm a PaymentIntent through the
 SDK's async client against BENCH_STRIPE_API_BASE — and answers the intent: the floor under any
-start-payment endpoint, with no database, auth or records.
+start-payment endpoint, with no database, auth or records. `POST /stripe-webhook` verifies the
+Stripe signature with the SDK (secret BENCH_WEBHOOK_SECRET) and inserts the delivery into a SQLite
+table (BENCH_WEBHOOK_DB; WAL, synchronous NORMAL, as orderpay's), a duplicate event id inserting
+nothing: the floor under any webhook endpoint that keeps its deliveries.
 """
 from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import stripe
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 app = FastAPI()
@@ -42,3 +47,34 @@ async def create_payment_intent(params: dict[str, Any]) -> JSONResponse:
     intent = await STRIPE.v1.payment_intents.create_async({**params, "confirm": True},
                                                          {"idempotency_key": str(uuid.uuid4())})
     return JSONResponse(intent.to_dict())
+
+
+_deliveries: aiosqlite.Connection | None = None
+
+
+async def deliveries() -> aiosqlite.Connection:
+    global _deliveries
+    if _deliveries is None:
+        _deliveries = await aiosqlite.connect(os.environ["BENCH_WEBHOOK_DB"])
+        await _deliveries.execute("PRAGMA journal_mode=WAL")
+        await _deliveries.execute("PRAGMA synchronous=NORMAL")
+        await _deliveries.execute("CREATE TABLE IF NOT EXISTS delivery (id TEXT PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, "
+                                  "type TEXT NOT NULL, payload TEXT NOT NULL, received_at REAL NOT NULL)")
+        await _deliveries.commit()
+    return _deliveries
+
+
+@app.post("/stripe-webhook")
+async def stripe_webhook(request: Request) -> JSONResponse:
+    payload = (await request.body()).decode()
+    try:
+        stripe.WebhookSignature.verify_header(payload, request.headers.get("stripe-signature", ""),
+                                              os.environ["BENCH_WEBHOOK_SECRET"], 300)
+    except stripe.SignatureVerificationError:
+        return JSONResponse({"status": "ERR"}, 400)
+    event = json.loads(payload)
+    db = await deliveries()
+    cursor = await db.execute("INSERT INTO delivery VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                              (str(uuid.uuid4()), event["id"], event["type"], payload, time.time()))
+    await db.commit()
+    return JSONResponse({"status": "OK", "eventId": event["id"], "result": "stored" if cursor.rowcount else "duplicate"})

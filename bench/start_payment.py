@@ -39,9 +39,11 @@ WEBHOOK_SECRET = "whsec_orderpay_bench"
 KEYS = SandboxKeys()
 
 
-def start_sandbox() -> ServerProcess:
+def start_sandbox(latency_ms: float = 0) -> ServerProcess:
+    """The standalone sandbox; with `latency_ms`, a Stripe that takes that long to answer every call."""
     port = free_port()
-    return ServerProcess([python(), "-m", "orderpay", "sandbox", "--memory", "--port", str(port)],
+    return ServerProcess([python(), "-m", "orderpay", "sandbox", "--memory", "--port", str(port),
+                          "--latency-ms", str(latency_ms)],
                          port=port, ready_path="/_sandbox/health",
                          env={"ORDERPAY_SANDBOX_SECRET_KEY": KEYS.secret_key, "ORDERPAY_SANDBOX_PUBLISHABLE_KEY": KEYS.publishable_key,
                               "ORDERPAY_SANDBOX_WEBHOOK_SECRET": KEYS.webhook_secret})
@@ -130,7 +132,8 @@ def sign(payload: bytes, secret: str) -> str:
     return f"t={timestamp},v1={signature}"
 
 
-async def ingest(base_url: str, secret: str, events: int, concurrency: int = 8) -> tuple[float, int]:
+async def ingest(base_url: str, secret: str, events: int, concurrency: int = 8,
+                 path: str = "/ordermanagement-api/stripe-webhook") -> tuple[float, int]:
     """Posts `events` signed deliveries (every fourth a duplicate of an earlier one); returns events/s and 2xx count."""
     bodies = []
     for i in range(events):
@@ -151,7 +154,7 @@ async def ingest(base_url: str, secret: str, events: int, concurrency: int = 8) 
             nonlocal ok
             while not queue.empty():
                 body = queue.get_nowait()
-                response = await client.post("/ordermanagement-api/stripe-webhook", content=body,
+                response = await client.post(path, content=body,
                                              headers={"Stripe-Signature": sign(body, secret),
                                                       "Content-Type": "application/json"})
                 ok += response.status_code == 200
