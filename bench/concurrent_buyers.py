@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -96,13 +97,17 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--latency-ms", type=float, default=300)
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--quick", action="store_true", help="small counts: checks the benchmark runs")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     args = parser.parse_args()
     buyers, rounds = (8, 1) if args.quick else (args.buyers, args.rounds)
 
     rows, ratios = [], {}
-    backends = [("SQLite", None)] + ([] if args.skip_postgres or args.quick else [("PostgreSQL", POSTGRES_URL)])
+    # A database of this run's own: two runs at once must not drop each other's.
+    postgres = f"{POSTGRES_URL}_{os.getpid()}"
+    backends = ([] if args.skip_sqlite else [("SQLite", None)]) + \
+        ([] if args.skip_postgres or args.quick else [("PostgreSQL", postgres)])
     for label, url in backends:
         if url:
             prepare_postgres(url)

@@ -36,8 +36,11 @@ class ServerProcess:
 
     def __init__(self, command: Sequence[str], *, port: int, ready_path: str, env: dict[str, str] | None = None) -> None:
         self.base_url = f"http://127.0.0.1:{port}"
+        # BENCH_LOG_DIR keeps each server's output (to see why a request failed under load).
+        log_dir = os.environ.get("BENCH_LOG_DIR")
+        output = open(Path(log_dir) / f"server-{port}.log", "wb") if log_dir else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(list(command), env={**os.environ, **(env or {})}, cwd=ROOT,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                        stdout=output, stderr=output)
         deadline = time.monotonic() + 60
         while True:
             try:
