@@ -221,8 +221,12 @@ def saved_cards_tool(runtime: Runtime) -> ToolSpec:
         for method in methods:
             info = method.get("cardInfo") or {}
             cards.append({"brand": info.get("brand"), "last4": info.get("last4"),
-                          "expMonth": info.get("exp_month"), "expYear": info.get("exp_year")})
-        listed = "; ".join(f"{c['brand']} ending {c['last4']}, expires {c['expMonth']}/{c['expYear']}" for c in cards)
+                          "expMonth": info.get("exp_month"), "expYear": info.get("exp_year"),
+                          "usable": info.get("usable", True) is not False})
+        listed = "; ".join(
+            f"{c['brand']} ending {c['last4']}, expires {c['expMonth']}/{c['expYear']}"
+            + ("" if c["usable"] else " (can no longer pay: removed at Stripe; add it again)")
+            for c in cards)
         text = f"{len(cards)} saved card(s)" + (f": {listed}." if cards else ".")
         return tool_result(text, {"cards": cards})
 
@@ -239,6 +243,7 @@ def saved_cards_tool(runtime: Runtime) -> ToolSpec:
             "last4": {"type": ["string", "null"]},
             "expMonth": {"type": ["integer", "null"]},
             "expYear": {"type": ["integer", "null"]},
+            "usable": {"type": "boolean"},
         })}}),
         annotations=READ_ONLY,
         handler=handler,

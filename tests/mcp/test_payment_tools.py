@@ -93,7 +93,8 @@ async def test_after_the_buyer_pays_the_tools_report_it_and_refuse_a_second_paym
     assert error_of(again) == "Error executing tool initiatePayment: this order is already paid"
 
     saved = data_of(cards)["cards"]
-    assert [set(card) for card in saved] == [{"brand", "last4", "expMonth", "expYear"}]
+    assert [set(card) for card in saved] == [{"brand", "last4", "expMonth", "expYear", "usable"}]
+    assert saved[0]["usable"] is True
     assert (saved[0]["brand"], saved[0]["last4"]) == ("visa", "4242")
     assert isinstance(saved[0]["expMonth"], int) and isinstance(saved[0]["expYear"], int)
     for answer in (result, cards):  # no client secret, payment method id or card holder reaches the model

@@ -302,3 +302,26 @@ def test_the_demo_page_lays_radios_out_beside_their_text(page: Any, airbnb: Live
     assert box["width"] < 30, box  # a radio, not a full-width block input
     assert box["x"] + box["width"] < label["x"] + label["width"] / 2  # its text beside it, not below
     assert label["height"] < 3 * box["height"] + 20, label  # one line (or a wrapped one), not stacked
+
+
+def test_a_card_removed_at_stripe_is_listed_but_cannot_be_chosen(page: Any, airbnb: LiveServer) -> None:
+    """Carol's saved Visa was removed in Stripe's dashboard and she saved it again: the old entry stays
+    listed (so she can delete it) but cannot be picked, and Pay charges the card that can pay."""
+    old = start_with_saved_card(airbnb, "carol")
+    stripe_api(airbnb).v1.payment_methods.detach(old["paymentMethodId"])  # the dashboard, with the secret key
+    browser = stripe_api(airbnb, airbnb.runtime.stripe.publishable_key)
+    typed = browser.v1.payment_methods.create(params={
+        "type": "card", "card": {"number": CARD_4242, "exp_month": 12, "exp_year": 2034, "cvc": "123"}}).id
+    with airbnb.client("carol") as carol:
+        assert carol.post(f"{cards_api(airbnb)}/add", json={"paymentMethodId": typed}).status_code in (200, 201)
+    assert {c["paymentMethodId"]: c["cardInfo"].get("usable", True) for c in saved_cards(airbnb, "carol")} == {
+        old["paymentMethodId"]: False, typed: True}
+
+    card, order_id = checkout_for_new_order(page, airbnb, "carol")
+    old_radio = card.locator(f"input[type=radio][value='{old['paymentMethodId']}']")
+    assert old_radio.is_disabled() and not old_radio.is_checked()
+    assert "can no longer pay" in card.locator(f"li[data-payment-method-id='{old['paymentMethodId']}']").inner_text()
+    assert card.locator(".card-list input[type=radio]:checked").get_attribute("value") == typed
+    pay_now(card)
+    wait_paid(card)
+    assert charged_card(airbnb, order_id)["id"] == typed

@@ -31,20 +31,30 @@ export function describeCard(card) {
   };
 }
 
+/** False for a saved card Stripe no longer lets pay (`cardInfo.usable: false`). */
+export function isUsable(card) {
+  return (card.cardInfo || {}).usable !== false;
+}
+
 /**
  * Renders `cards` then "A new card" into `list` as radios named `name`. `selected` stays checked
  * if still there; with no saved card, the new card is the choice. `onChange()` on every change.
  */
 export function renderCardChoices(list, cards, { name, selected, onDelete, onChange }) {
   list.replaceChildren();
-  const ids = cards.map((card) => card.paymentMethodId);
+  // A card Stripe no longer knows (detached in its dashboard, another Stripe account) stays listed
+  // so the buyer can delete it, but it cannot be chosen: paying with it would only be refused.
+  const ids = cards.filter(isUsable).map((card) => card.paymentMethodId);
   const chosen = selected === NEW_CARD || ids.includes(selected) ? selected : ids[0] || NEW_CARD;
-  const radio = (value) => el("input", { type: "radio", name, value, checked: value === chosen, onChange });
+  const radio = (value, disabled = false) =>
+    el("input", { type: "radio", name, value, disabled, checked: !disabled && value === chosen, onChange });
   for (const card of cards) {
     const shown = describeCard(card);
-    const label = el("label", { className: "card-choice" }, radio(card.paymentMethodId),
+    const usable = isUsable(card);
+    const label = el("label", { className: "card-choice" }, radio(card.paymentMethodId, !usable),
       el("span", { className: "card-name" }, shown.label),
-      el("span", { className: "card-expiry" }, `expires ${shown.expiry}`),
+      usable ? el("span", { className: "card-expiry" }, `expires ${shown.expiry}`)
+        : el("span", { className: "card-expiry" }, "can no longer pay: add it again"),
       shown.holder ? el("span", { className: "card-holder" }, shown.holder) : null);
     const remove = el("button", { type: "button", className: "link danger",
       "aria-label": `Delete card ending ${shown.last4}`, onClick: () => onDelete(card) }, "Delete");
