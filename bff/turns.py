@@ -369,7 +369,9 @@ class TurnHub:
         """Poll the database for a turn another replica runs (or ran)."""
         # A turn older than its deadline that still has no end was lost with its replica.
         lost_at = started_at + timedelta(seconds=self.chat.chat_turn_timeout_seconds + 30)
-        marked = 0.0
+        # Tell the replica running it at once that someone listens again: its grace period may be short.
+        await self.store.mark_watched(turn_id)
+        marked = time.monotonic()
         while True:
             stored_events = await self.store.events_after(turn_id, after)
             for stored in stored_events:
