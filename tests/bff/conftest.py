@@ -14,8 +14,9 @@ from tests.bff.support import ScriptedModel, anthropic_app, openai_app, serving
 from tests.conftest import start_server
 from tests.support import LiveServer
 
+# The resume grace period leaves a reconnect to another replica time even on a loaded machine.
 FAST = {"chat_keepalive_seconds": 0.2, "chat_provider_retries": 0, "chat_provider_timeout_seconds": 10,
-        "chat_resume_grace_seconds": 0.5}
+        "chat_resume_grace_seconds": 1.5}
 
 
 def run_chat_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,

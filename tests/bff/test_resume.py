@@ -44,7 +44,7 @@ def test_a_turn_nobody_comes_back_for_is_cancelled(openai_server: LiveServer, mo
     with openai_server.client("alice") as alice:
         gone = stream_turn(alice, "long job", stop_after=2)
         deadline = time.monotonic() + 10
-        while model.disconnects == 0 and time.monotonic() < deadline:  # the grace period is 0.5 s here
+        while model.disconnects == 0 and time.monotonic() < deadline:  # the grace period is 1.5 s here
             time.sleep(0.05)
         assert model.disconnects == 1  # the model's stream was closed: the turn stopped working
         time.sleep(0.3)
@@ -66,7 +66,8 @@ def test_another_replica_resumes_a_turn_from_the_database(openai_server: LiveSer
             rest = stream_turn(elsewhere, None, last_event_id=first.frames[-1].id)
     finally:
         replica.stop()
-    assert rest.names[-1] == "done" and rest.frames[0].id == f"{first.frames[0].id.split(':')[0]}:2"
+    assert rest.names[-1] == "done", (rest.frames[-1], model.disconnects)
+    assert rest.frames[0].id == f"{first.frames[0].id.split(':')[0]}:2"
     assert "".join(f.data["content"] for f in first.frames + rest.frames if f.event == "text") == \
         "First part.Second part.Third part."
     assert model.disconnects == 0
