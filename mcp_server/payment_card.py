@@ -90,7 +90,8 @@ PAYMENT_CARD_HTML = """<!doctype html>
     }
     action = found;
     $("amount").textContent = formatAmount(action.amount, action.currency);
-    $("description").textContent = action.description;
+    // The spec's displaySummary is the buyer's words; the Stripe description is for the merchant.
+    $("description").textContent = action.summary || action.description;
     $("pay").href = action.payUrl;
     $("pay").hidden = false;
     $("check").hidden = false;
