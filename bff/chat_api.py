@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from payment_core.api.auth import bearer_token, context_of, current_session
-from payment_core.api.envelope import error_body
+from payment_core.contract import error_body
 from payment_core.errors import BadInput, NotFound
 from payment_core.identity import Session
 from bff.messages import Message
@@ -74,8 +74,9 @@ def chat_router(hub: TurnHub, store: ChatStore, *, keepalive_seconds: float) -> 
                     last = event
         assert last is not None  # a followed turn always ends with one of them
         if last.name == "error":
-            body_ = error_body(502, last.data["message"], code="chat_failed", request_id=context_of(request).request_id)
-            return JSONResponse({**body_, "conversationId": str(turn.conversation_id), "turnId": str(turn.id)}, 502)
+            body_ = error_body(502, last.data["message"], code="chat_failed", request_id=context_of(request).request_id,
+                               details={"conversationId": str(turn.conversation_id), "turnId": str(turn.id)})
+            return JSONResponse(body_, 502)
         return {"conversationId": str(turn.conversation_id), "turnId": str(turn.id), "provider": turn.provider,
                 "message": "".join(text), "toolCalls": calls, "processingTime": last.data["processingTime"],
                 "stopped": last.name == "stopped"}

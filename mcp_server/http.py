@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from payment_core.api.envelope import error_body
+from payment_core.contract import error_body
 from payment_core.identity import AuthError
 from payment_core.runtime import Runtime
 from mcp_server.auth import SESSION_STATE_KEY, bearer_challenge, discovery_routes, mcp_tokens, session_of_request

@@ -22,8 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from payment_core import metrics
-from payment_core.api.envelope import error_body
-from payment_core.api.objects import read_json_object
+from payment_core.contract import error_body, ok_body, parse_json_object
 from payment_core.errors import BadInput, OrderPayError
 from payment_core.identity import Session
 from payment_core.paylinks import PayGrant, PayLinkError
@@ -72,26 +71,25 @@ def pay_api_router(runtime: Runtime, grants: PayGrants) -> APIRouter:
 
     async def outcome_body(grant: PayGrant, outcome: PaymentOutcome) -> dict[str, Any]:
         await grants.settle(grant, outcome.order)
-        return {"status": "OK", "statusCode": "200", "order": visible_order(grant, outcome.order),
-                "paymentResult": outcome.payment_result}
+        return ok_body(200, order=visible_order(grant, outcome.order), paymentResult=outcome.payment_result)
 
     async def order(grant: PayGrant, session: Session, _: Request, signed_in: bool) -> dict[str, Any]:
         summary = await grants.summary(grant, session)
-        return {
-            "status": "OK", "statusCode": "200", "orderType": summary.object_name, "serviceName": summary.service_name,
-            "statusProperty": status_property(grant),
-            "amount": json_number(summary.amount), "currency": summary.currency, "description": summary.description,
-            "summary": summary.display_summary,
-            "order": visible_order(grant, summary.order), "expiresAt": grant.expires_at,
+        return ok_body(
+            200, orderType=summary.object_name, serviceName=summary.service_name,
+            statusProperty=status_property(grant),
+            amount=json_number(summary.amount), currency=summary.currency, description=summary.description,
+            summary=summary.display_summary,
+            order=visible_order(grant, summary.order), expiresAt=grant.expires_at,
             # what this page may offer: saved cards only to the signed-in buyer, else a card typed here
-            "savedCards": signed_in,
-        }
+            savedCards=signed_in,
+        )
 
     async def cards(_: PayGrant, session: Session, __: Request, ___: bool) -> list[dict[str, Any]]:
         return await payments.list_payment_methods(session)
 
     async def add_card(_: PayGrant, session: Session, request: Request, __: bool) -> dict[str, Any]:
-        body = await read_json_object(request)
+        body = parse_json_object(await request.body())
         return await payments.add_payment_method(session, body.get("paymentMethodId"))
 
     def delete_card(payment_method_id: str) -> Action:
@@ -100,7 +98,7 @@ def pay_api_router(runtime: Runtime, grants: PayGrants) -> APIRouter:
         return run
 
     async def start(grant: PayGrant, session: Session, request: Request, signed_in: bool) -> dict[str, Any]:
-        params = (await read_json_object(request)).get("paymentUserParams")
+        params = (parse_json_object(await request.body())).get("paymentUserParams")
         if isinstance(params, dict) and params.get("return_url") is not None:
             _require_own_origin(params["return_url"], request, runtime.settings.resolved_public_url())
         summary = await grants.payable(grant, session)

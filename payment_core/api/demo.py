@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from payment_core.api.auth import context_of, current_session
-from payment_core.api.envelope import ok_envelope
+from payment_core.contract import ok_envelope
 from payment_core.identity import Session
 from payment_core.payments.service import OrderPayments
 from payment_core.stripe_setup import StripeSetup

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from payment_core.api.envelope import error_body
+from payment_core.contract import error_body
 from payment_core.errors import OrderPayError, Unauthorized
 from payment_core.spec.inputs import bad_input_from
 
@@ -24,10 +24,8 @@ def _request_id(request: Request) -> str | None:
 def error_response(request: Request, status: int, message: str, code: str | None = None,
                    headers: dict[str, str] | None = None, details: dict[str, object] | None = None) -> JSONResponse:
     headers = {**({"WWW-Authenticate": "Bearer"} if status == 401 else {}), **(headers or {})}
-    body = error_body(status, message, code=code, request_id=_request_id(request))
-    for name, value in (details or {}).items():
-        body.setdefault(name, value)  # never overrides the envelope's own members
-    return JSONResponse(body, status, headers=headers)
+    return JSONResponse(error_body(status, message, code=code, request_id=_request_id(request), details=details),
+                        status, headers=headers)
 
 
 async def _orderpay_error(request: Request, exc: Exception) -> JSONResponse:

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4  # understood by every Prometheus
 
 from payment_core import metrics
-from payment_core.api.envelope import error_body
+from payment_core.contract import error_body
 from payment_core.runtime import Runtime
 
 log = logging.getLogger("orderpay.metrics")

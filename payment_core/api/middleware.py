@@ -14,7 +14,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from payment_core import metrics
-from payment_core.api.envelope import RequestContext, error_body
+from payment_core.contract import RequestContext, error_body
 from payment_core.errors import PayloadTooLarge
 from payment_core.logs import redact, request_id_var
 

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import inspect
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from payment_core.api.auth import context_of, current_session
-from payment_core.api.envelope import ok_envelope
+from payment_core.contract import ok_envelope, parse_json_object
 from payment_core.errors import BadInput
 from payment_core.identity import Session
 from payment_core.objects import FILTERABLE, ListQuery, ObjectStore
@@ -18,20 +17,7 @@ LIST_PARAMS = ("pageNumber", "pageRowCount", "sort")
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        raise BadInput("the request body must be a JSON object")
-    try:
-        data = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadInput("the request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadInput("the request body must be a JSON object")
-    return data
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # Python's json accepts NaN and Infinity; JSON does not
+    return parse_json_object(await request.body())
 
 
 def _body_doc(model: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from payment_core import metrics
 from payment_core.api.auth import context_of, current_session
-from payment_core.api.envelope import ok_envelope
+from payment_core.contract import ok_body, ok_envelope
 from payment_core.api.objects import read_json_object
 from payment_core.identity import Session
 from payment_core.objects import MAX_PAGE_NUMBER
@@ -90,8 +90,8 @@ def payment_router(service: ServiceSpec, payments: PaymentService, order: OrderP
     async def callback(request: Request, object_id: str = order_id) -> JSONResponse:
         outcome = await metrics.webhook_delivery(payments.handle_webhook(
             await request.body(), request.headers.get("stripe-signature"), expected=(name, object_id)))
-        return JSONResponse({"status": "OK", "message": "Webhook processed successfully", "eventId": outcome.event_id,
-                             "result": outcome.status})
+        return JSONResponse(ok_body(message="Webhook processed successfully", eventId=outcome.event_id,
+                                     result=outcome.status))
 
     records = f"/{lower}payments"
     record_id = Path(alias="id", max_length=100)
@@ -148,7 +148,7 @@ def service_payment_router(service: ServiceSpec, payments: PaymentService, app_v
     async def webhook(request: Request) -> JSONResponse:
         outcome = await metrics.webhook_delivery(
             payments.handle_webhook(await request.body(), request.headers.get("stripe-signature")))
-        return JSONResponse({"status": "OK", "eventId": outcome.event_id, "result": outcome.status})
+        return JSONResponse(ok_body(eventId=outcome.event_id, result=outcome.status))
 
     def respond(request: Request, action: str, data_name: str, payload: dict[str, Any], rows: int = 1) -> JSONResponse:
         return JSONResponse(ok_envelope(context_of(request), method=request.method, action=action, data_name=data_name,

@@ -24,12 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_core import metrics
 from payment_core.audit import audit_path
+from payment_core.contract import payment_error, payment_result
 from payment_core.db import Database
 from payment_core.errors import BadInput, Conflict, Forbidden, NotFound, OrderPayError, PaymentRequired
 from payment_core.events import Topics, outbox_table, write_event, write_events
 from payment_core.identity import Session
 from payment_core.mscript import MScriptError
-from payment_core.objects import ObjectStore, iso, utcnow
+from payment_core.objects import ObjectStore, utcnow
 from payment_core.payments.aftersale import AfterSale
 from payment_core.payments.gateway import CardDeclined, StripeGateway, StripeRefused
 from payment_core.payments.money import json_number, normalize_currency, to_major_units, to_minor_units
@@ -742,32 +743,14 @@ class PaymentService:
 
     def _result(self, payments: OrderPayments, record: dict[str, Any] | None, intent: dict[str, Any] | None,
                 user_params: dict[str, Any] | None = None, *, with_secret: bool = True) -> dict[str, Any] | None:
-        """The seeds' paymentResult."""
+        """The seeds' paymentResult (`contract.payment_result`), its amount in the currency's major units."""
         if record is None:
             return None
-        status = intent["status"] if intent else record["paymentStatus"]
         currency = (record.get("currency") or (intent or {}).get("currency") or "").upper()
         amount = to_major_units(record["amount"], currency) if record.get("amount") is not None and currency else None
-        info = None
-        if intent is not None:
-            info = {"paymentIntentId": intent["id"], "status": intent["status"], "publicKey": self.gateway.publishable_key,
-                    "clientSecret": intent.get("client_secret") if with_secret else None}
-            if intent.get("next_action") and with_secret:  # its URLs carry the client secret
-                info["nextAction"] = intent["next_action"]
-        return {
-            "success": intent is not None and record["statusLiteral"] != "failed",
-            "paymentTicketId": record["id"],
-            "orderId": record["orderId"],
-            "paymentId": record["paymentId"],
-            "paymentStatus": status,
-            "paymentIntentInfo": info,
-            "statusLiteral": record["statusLiteral"],
-            "amount": json_number(amount) if amount is not None else None,
-            "currency": currency or None,
-            "description": (intent or {}).get("description"),
-            "metadata": (intent or {}).get("metadata"),
-            "paymentUserParams": user_params,
-        }
+        return payment_result(record, intent, publishable_key=self.gateway.publishable_key,
+                              amount=json_number(amount) if amount is not None else None, currency=currency or None,
+                              user_params=user_params, with_secret=with_secret)
 
     # -- webhooks --------------------------------------------------------------
 
@@ -1041,19 +1024,11 @@ def _display_summary(scripts: OrderScripts, context: dict[str, Any]) -> str | No
 
 
 def _payment_error(declined: CardDeclined) -> dict[str, Any]:
-    """The seeds' payment-error object, carried inside `paymentResult` of a 200 response: `errCode` is
-    Stripe's error `code` (card_declined, incorrect_cvc, expired_card…), `declineCode` the bank's reason."""
-    result: dict[str, Any] = {
-        "result": "ERR", "status": 500, "message": f"Stripe error message: {declined.message}",
-        "errCode": declined.code or "card_declined", "declineCode": declined.decline_code, "date": iso(utcnow()),
-    }
-    if declined.intent is not None:
-        result["paymentId"] = declined.intent["id"]
-        result["paymentStatus"] = declined.intent["status"]
-    return result
+    """A declined card, as the seeds' payment error (status 500, as the seeds have it)."""
+    return payment_error(500, declined.message, code=declined.code or "card_declined",
+                         decline_code=declined.decline_code, intent=declined.intent)
 
 
 def _refusal_error(refused: StripeRefused) -> dict[str, Any]:
-    """The seeds' payment error for a request Stripe refused outright: nothing was charged."""
-    return {"result": "ERR", "status": refused.status, "message": f"Stripe error message: {refused.message}",
-            "errCode": refused.stripe_code or "stripe_refused", "declineCode": None, "date": iso(utcnow())}
+    """A request Stripe refused outright, as the seeds' payment error: nothing was charged."""
+    return payment_error(refused.status, refused.message, code=refused.stripe_code or "stripe_refused")
