@@ -25,19 +25,17 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Literal
 
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, Uuid, select
 from sqlalchemy.exc import IntegrityError
 
 from payment_core.db import Database
+from payment_core.errors import PayLinkError
 from payment_core.identity import load_or_create_signing_key
 from payment_core.objects import utcnow
 from payment_core.settings import Settings
 
-PayLinkErrorReason = Literal["malformed", "tampered", "expired", "other_order", "used", "paid", "changed",
-                             "other_user", "sign_in_required", "canceled"]
 
 DEFAULT_TTL_SECONDS = 900
 MIN_SECRET_BYTES = 32
@@ -46,35 +44,6 @@ _MAX_TOKEN_LENGTH = 512  # real tokens are ~230 characters; refuse huge input be
 _PART = re.compile(r"^[A-Za-z0-9_-]+$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DERIVATION_LABEL = b"orderpay pay-link secret v1"
-
-
-class PayLinkError(Exception):
-    """A pay link was refused; `reason` says why, the message is safe to show the buyer."""
-
-    def __init__(self, reason: PayLinkErrorReason) -> None:
-        super().__init__(_MESSAGES[reason])
-        self.reason = reason
-        self.message = _MESSAGES[reason]
-
-    @property
-    def status(self) -> int:
-        """The HTTP status of this refusal: the link itself is bad (401), or its user is
-        someone else (403), or the order moved on since it was issued (409)."""
-        return {"other_user": 403, "used": 409, "paid": 409, "changed": 409, "canceled": 409}.get(self.reason, 401)
-
-
-_MESSAGES: dict[PayLinkErrorReason, str] = {
-    "malformed": "This pay link is not valid.",
-    "tampered": "This pay link is not valid.",
-    "expired": "This pay link has expired; ask the assistant for a new one.",
-    "other_order": "This pay link is for another order.",
-    "used": "This pay link has already been used to pay its order; it cannot pay again.",
-    "paid": "This order is already paid.",
-    "changed": "The order's amount or currency changed after this pay link was made; ask the assistant for a new one.",
-    "other_user": "This pay link belongs to another account: sign in as the buyer it was made for.",
-    "sign_in_required": "Saved cards need you to sign in as the buyer this pay link was made for.",
-    "canceled": "This payment was cancelled; ask the assistant for a new pay link.",
-}
 
 
 @dataclass(frozen=True)

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import logging
 
+from payment_core.errors import StartupError
 from payment_core.settings import Settings
 
 log = logging.getLogger("orderpay")
 
 # Stripe's test-mode secret and restricted keys.
 TEST_MODE_PREFIXES = ("sk_test_", "rk_test_")
-
-
-class StartupError(Exception):
-    """A setting that production cannot run without; the message is one line naming it."""
 
 
 def check_production(settings: Settings) -> None:

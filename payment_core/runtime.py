@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payment_core.db import Database, create_database, database_plan, upgrade_database
 from payment_core.demo import seed_demo_data
+from payment_core.errors import DatabaseBehind
 from payment_core.files import private_dir
 from payment_core.identity import DevTokenIssuer, SigningKey, TokenVerifier, VerifiedTokens, load_or_create_signing_key
 from payment_core.objects import ObjectStore
@@ -28,10 +29,6 @@ from payment_core.settings import Settings
 from payment_core.spec import LoadedApp, load_app
 
 log = logging.getLogger("orderpay")
-
-
-class DatabaseBehind(RuntimeError):
-    """Production start on a database that `orderpay db upgrade` has not brought up to date."""
 
 
 def dev_issuer(settings: Settings, key: SigningKey | None = None) -> DevTokenIssuer:

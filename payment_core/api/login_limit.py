@@ -12,19 +12,9 @@ import math
 import time
 from collections import defaultdict, deque
 
-from payment_core.payments.throttle import TooManyRequests
+from payment_core.errors import SignInThrottled
 
 WINDOW_SECONDS = 60.0
-
-
-class SignInThrottled(TooManyRequests):
-    """Too many failed sign-ins; `retry_after` seconds until the next attempt is heard."""
-
-    code = "too_many_sign_in_attempts"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed sign-in attempts; try again in {retry_after} seconds")
-        self.retry_after = retry_after
 
 
 class LoginAttempts:

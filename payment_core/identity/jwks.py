@@ -12,13 +12,11 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from payment_core.errors import KeySetUnavailable
+
 logger = logging.getLogger(__name__)
 
 _MIN_RSA_BITS = 2048
-
-
-class KeySetUnavailable(Exception):
-    """The issuer's key set could not be fetched (network error, bad status, not a JWKS)."""
 
 
 def parse_jwks(document: Any, algorithms: Collection[str]) -> dict[str, jwt.PyJWK]:

@@ -7,27 +7,16 @@ import json
 import math
 import time
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 import jwt
 
+from payment_core.errors import AuthError
 from payment_core.identity.jwks import KeySetUnavailable, RemoteKeySet, parse_jwks
 from payment_core.identity.keys import SigningKey
 from payment_core.identity.session import Session
 from payment_core.identity.users import DemoUser
 
-AuthErrorReason = Literal[
-    "missing",
-    "malformed",
-    "bad_signature",
-    "expired",
-    "not_yet_valid",
-    "wrong_issuer",
-    "wrong_audience",
-    "unknown_key",
-    "invalid_claims",
-    "issuer_unreachable",
-]
 
 # Symmetric algorithms are excluded on purpose: with them a verifier's public
 # key would double as the secret, which is the classic algorithm-confusion hole.
@@ -37,18 +26,6 @@ _ASYMMETRIC_ALGORITHMS = frozenset(
 
 # Real tokens are well under 4 KiB; refusing huge ones early keeps parsing cheap.
 _MAX_TOKEN_LENGTH = 16 * 1024
-
-
-class AuthError(Exception):
-    """A token was refused. ``message`` is safe to show the client; ``reason`` is for code."""
-
-    def __init__(self, reason: AuthErrorReason, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"AuthError(reason={self.reason!r}, message={self.message!r})"
 
 
 class DevTokenIssuer:

@@ -13,15 +13,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Connection, MetaData, false, text, true
 from sqlalchemy.schema import DefaultClause
 
+from payment_core.errors import MigrationRefused
+
 _HERE = Path(__file__).parent
 # Alembic narrates every comparison at INFO, at every start; orderpay reports what it changed itself.
 logging.getLogger("alembic").setLevel(logging.WARNING)
 # Any constant works: it names "orderpay's schema lock" among the database's advisory locks.
 _POSTGRES_LOCK_KEY = 0x6F72646572706179
-
-
-class MigrationRefused(Exception):
-    """The spec asks for a change that could lose data or fail on existing rows; nothing was changed."""
 
 
 @dataclass

@@ -7,52 +7,14 @@ and "outcome unknown" (`PaymentGatewayUnavailable`) — never SDK types.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import stripe
 
 from payment_core import metrics
-from payment_core.errors import BadInput, Conflict, OrderPayError
+from payment_core.errors import BadInput, CardDeclined, Conflict, PaymentGatewayUnavailable, StripeRefused
 
 log = logging.getLogger("orderpay.stripe")
-
-
-class PaymentGatewayUnavailable(OrderPayError):
-    """Stripe could not be reached or failed (5xx, timeout, rate limit, bad keys): retry later."""
-
-    status = 502
-    code = "payment_gateway_unavailable"
-
-
-class StripeRefused(BadInput):
-    """Stripe refused the request outright (an `invalid_request_error`, 400 or 404): it did nothing,
-    so nothing was charged and the caller may settle what it reserved for the call at once."""
-
-    def __init__(self, message: str, *, stripe_code: str | None, param: str | None, http_status: int) -> None:
-        super().__init__(message, field=param)
-        self.status = 404 if http_status == 404 else 400
-        self.code = stripe_code or "stripe_refused"  # the envelope's errCode: Stripe's own code
-        self.stripe_code, self.param = stripe_code, param
-
-    @property
-    def missing_customer(self) -> bool:
-        """"No such customer": the customer belongs to another Stripe account (keys switched, sandbox reset)."""
-        return self.stripe_code == "resource_missing" and self.param == "customer"
-
-    @property
-    def missing_object(self) -> bool:
-        return self.stripe_code == "resource_missing"
-
-
-@dataclass
-class CardDeclined(Exception):
-    """Stripe refused the card; `intent` is the payment intent the error names, if any."""
-
-    message: str
-    code: str | None
-    decline_code: str | None
-    intent: dict[str, Any] | None
 
 
 class StripeGateway:

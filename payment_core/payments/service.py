@@ -26,7 +26,17 @@ from payment_core import metrics
 from payment_core.audit import audit_path
 from payment_core.contract import payment_error, payment_result
 from payment_core.db import Database
-from payment_core.errors import BadInput, Conflict, Forbidden, NotFound, OrderPayError, PaymentRequired
+from payment_core.errors import (
+    BadInput,
+    Conflict,
+    Forbidden,
+    NotFound,
+    OrderPayError,
+    PaymentRequired,
+    StaleQuote,
+    WebhookNotReady,
+    WebhookRejected,
+)
 from payment_core.events import Topics, outbox_table, write_event, write_events
 from payment_core.identity import Session
 from payment_core.mscript import MScriptError
@@ -50,27 +60,6 @@ log = logging.getLogger("orderpay.payments")
 
 # Payment states in which Stripe may still move money: the order's payment-bound fields are frozen.
 IN_FLIGHT_STATUSES = ("requires_action", "processing", "requires_capture")
-
-
-class StaleQuote(Conflict):
-    """The buyer's quote (what the payment card showed) is not what the order costs now: 409 with the
-    current quote, so the UI can show it and ask again. Nothing was charged."""
-
-    code = "stale_quote"
-
-
-class WebhookRejected(OrderPayError):
-    """A delivery that is not from Stripe (or not for us in a way we must refuse): 400."""
-
-    status = 400
-    code = "webhook_rejected"
-
-
-class WebhookNotReady(OrderPayError):
-    """Ours, but not applicable yet (its payment record is not committed): 503, so Stripe retries."""
-
-    status = 503
-    code = "webhook_not_ready"
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,11 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, del
 from sqlalchemy.dialects import postgresql, sqlite
 
 from payment_core.db import Database
-from payment_core.errors import OrderPayError
+from payment_core.errors import TooManyRequests
 
 log = logging.getLogger("orderpay.security")
 
 WINDOW_SECONDS = 60
-
-
-class TooManyRequests(OrderPayError):
-    status = 429
-    code = "too_many_requests"
 
 
 def throttle_table(metadata: MetaData) -> Table:

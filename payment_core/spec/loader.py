@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
-from payment_core.errors import BadInput
+from payment_core.errors import BadInput, SpecError
 from payment_core.spec.inputs import create_input_model, validate_input
 from payment_core.mscript import Expression, MScriptError, compile_mscript
 from payment_core.spec.models import (
@@ -28,13 +28,6 @@ BUNDLED_APPS = ("store", "ebaycclone", "clonesahibinden", "airbnb")
 MSCRIPT_SETTINGS = ("orderId", "amount", "currency", "description")
 STATUS_RESULTS = ("paymentResultStarted", "paymentResultCanceled", "paymentResultFailed", "paymentResultSuccess")
 OPTIONAL_STATUS_RESULTS = ("paymentResultRefunded", "paymentResultDisputed")  # after the sale; unset: status kept
-
-
-class SpecError(ValueError):
-    def __init__(self, file: str, path: str, message: str) -> None:
-        self.file, self.path, self.message = file, path, message
-        where = f"{file}: {path}: " if path else f"{file}: "
-        super().__init__(where + message)
 
 
 def _check_order_id(expression: Expression, object_name: str, source: str, path: str) -> None:
