@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from payment_core.api.auth import context_of, current_session
-from payment_core.contract import ok_envelope
 from payment_core.api.objects import read_json_object
+from payment_core.contract import ok_envelope
 from payment_core.identity import Session
 from payment_core.objects import MAX_PAGE_NUMBER
 from payment_core.payments import PaymentService

@@ -6,8 +6,8 @@ import time
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from payment_core.contract import RequestContext
 from payment_core.api.login_limit import LoginAttempts
+from payment_core.contract import RequestContext
 from payment_core.errors import ServiceUnavailable, Unauthorized
 from payment_core.identity import AuthError, Session, authenticate_demo_user
 from payment_core.runtime import Runtime
