@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -182,3 +184,20 @@ class AnswerDroppingProxy:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
             self._loop = self._thread = None
+
+
+@contextmanager
+def stripe_behind_a_proxy(state_path: Path, **config: Any) -> Iterator[tuple[ExternalStripe, AnswerDroppingProxy]]:
+    """The sandbox as a separate server (state in `state_path`, `config` as SandboxConfig's) and the
+    proxy on the hop between orderpay and it: the seam a test drops or holds Stripe's answers at."""
+    service = ExternalStripe(SandboxConfig(state_path=state_path, **config), free_port())
+    service.start()
+    seam = AnswerDroppingProxy(service.url)
+    try:
+        seam.start()
+        try:
+            yield service, seam
+        finally:
+            seam.stop()
+    finally:
+        service.stop()

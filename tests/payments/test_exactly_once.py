@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from payment_core.sandbox import SandboxConfig
 from tests.payments.helpers import (
     MASTERCARD,
     THREE_DS,
@@ -34,7 +33,7 @@ from tests.payments.helpers import (
     stripe_api,
     succeeded_intents,
 )
-from tests.payments.stripe_seam import AnswerDroppingProxy, ExternalStripe, free_port
+from tests.payments.stripe_seam import AnswerDroppingProxy, ExternalStripe, stripe_behind_a_proxy
 from tests.support import LiveServer
 
 VISA_DEBIT = "4000056655665556"
@@ -42,20 +41,19 @@ STRIPE_TIMEOUT = 1.0  # an attempt can be in flight for at most 2 × 1 s + 2 s: 
 
 
 @pytest.fixture(scope="module")
-def stripe_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExternalStripe]:
-    state = tmp_path_factory.mktemp("exactly-once-stripe") / "state.sqlite3"
-    service = ExternalStripe(SandboxConfig(state_path=state, processing_delay=0.2, webhook_retry_delay=0.05), free_port())
-    service.start()
-    yield service
-    service.stop()
+def stripe_and_seam(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ExternalStripe, AnswerDroppingProxy]]:
+    with stripe_behind_a_proxy(tmp_path_factory.mktemp("exactly-once-stripe") / "state.sqlite3", processing_delay=0.2, webhook_retry_delay=0.05) as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
-def proxy(stripe_service: ExternalStripe) -> Iterator[AnswerDroppingProxy]:
-    seam = AnswerDroppingProxy(stripe_service.url)
-    seam.start()
-    yield seam
-    seam.stop()
+def stripe_service(stripe_and_seam: tuple[ExternalStripe, AnswerDroppingProxy]) -> ExternalStripe:
+    return stripe_and_seam[0]
+
+
+@pytest.fixture(scope="module")
+def proxy(stripe_and_seam: tuple[ExternalStripe, AnswerDroppingProxy]) -> AnswerDroppingProxy:
+    return stripe_and_seam[1]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from payment_core.sandbox import SandboxConfig
 from payment_core.sandbox.config import new_webhook_secret
 from tests.payments.helpers import (
     VISA,
@@ -28,7 +27,7 @@ from tests.payments.helpers import (
     post_webhook,
     succeeded_intents,
 )
-from tests.payments.stripe_seam import AnswerDroppingProxy, ExternalStripe, free_port
+from tests.payments.stripe_seam import AnswerDroppingProxy, ExternalStripe, stripe_behind_a_proxy
 from tests.support import LiveServer
 
 WEBHOOK = "/ordermanagement-api/stripe-webhook"
@@ -36,20 +35,19 @@ WEBHOOK_SECRET = new_webhook_secret()
 
 
 @pytest.fixture(scope="module")
-def stripe_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExternalStripe]:
-    state = tmp_path_factory.mktemp("interleavings-stripe") / "state.sqlite3"
-    service = ExternalStripe(SandboxConfig(state_path=state, webhook_retry_delay=0.05), free_port())
-    service.start()
-    yield service
-    service.stop()
+def stripe_and_seam(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ExternalStripe, AnswerDroppingProxy]]:
+    with stripe_behind_a_proxy(tmp_path_factory.mktemp("interleavings-stripe") / "state.sqlite3", webhook_retry_delay=0.05) as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
-def proxy(stripe_service: ExternalStripe) -> Iterator[AnswerDroppingProxy]:
-    seam = AnswerDroppingProxy(stripe_service.url)
-    seam.start()
-    yield seam
-    seam.stop()
+def stripe_service(stripe_and_seam: tuple[ExternalStripe, AnswerDroppingProxy]) -> ExternalStripe:
+    return stripe_and_seam[0]
+
+
+@pytest.fixture(scope="module")
+def proxy(stripe_and_seam: tuple[ExternalStripe, AnswerDroppingProxy]) -> AnswerDroppingProxy:
+    return stripe_and_seam[1]
 
 
 @pytest.fixture(scope="module")
