@@ -22,6 +22,7 @@ from payment_core.api import create_app
 from payment_core.settings import Settings
 from payment_core.spec import SpecError
 from mcp_server import create_mcp_app, route_mcp
+from mcp_server.inproc import InProcessServer
 from mcp_server.stdio import add_mcp_command
 from bff import add_chat_backend
 from bff.settings import ChatSettings
@@ -34,13 +35,14 @@ def create_server(settings: Settings | None = None, *, chat: ChatSettings | None
     runtime = app.state.runtime
     mcp_app = create_mcp_app(runtime, allowed_origins=runtime.settings.mcp_allowed_origins)
     route_mcp(app, mcp_app)
-    chat_running = add_chat_backend(app, runtime, chat or ChatSettings())
+    # The chat backend reaches this process's MCP server directly, not over loopback HTTP.
+    chat_running = add_chat_backend(app, runtime, chat or ChatSettings(), own_mcp=InProcessServer(mcp_app))
     app.include_router(web_router(runtime))
     rest_lifespan = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(instance: FastAPI) -> AsyncIterator[Any]:
-        # Started in this order, stopped in reverse: the chat backend calls `/mcp`, which uses the runtime.
+        # Started in this order, stopped in reverse: the chat backend calls the MCP server, which uses the runtime.
         async with rest_lifespan(instance) as state, mcp_app.running(), chat_running():
             yield state
 

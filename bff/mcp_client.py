@@ -8,6 +8,10 @@ unused for `IDLE_SECONDS` is closed; one whose server failed is dropped and a
 new one is connected on the next use, after a backoff (doubling, up to a minute)
 during which new turns leave that server out. Each server's health is kept for
 `GET /api/tools/status`.
+
+A server may be reached in-process instead (`McpConnector`): orderpay's own server in the
+one-process deployment, wired by the composition root; the clients, sessions and results are
+the same, only the transport differs.
 """
 from __future__ import annotations
 
@@ -15,11 +19,11 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import httpx2
@@ -28,6 +32,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, DiscoverResult, Tool
+from mcp_types.jsonrpc import CONNECTION_CLOSED
 
 from payment_core import metrics
 from bff import scrub
@@ -102,9 +107,20 @@ class ToolOutcome:
         return cls(ok=True, model_text=text, model_data=data, ui_result=scrub.for_ui(result))
 
 
+class McpConnector(Protocol):
+    """Opens clients of an MCP server without HTTP: the server runs in this process. The server
+    authenticates each request with the token, as its HTTP endpoint does."""
+
+    def client(self, token: str, on_refused: Callable[[], None]) -> Client:
+        """An un-entered client acting for `token`; `on_refused()` when the server refuses the token."""
+        ...
+
+
 class McpManager:
-    def __init__(self, servers: list[McpServerConfig], *, list_timeout: float, tool_timeout: float) -> None:
+    def __init__(self, servers: list[McpServerConfig], *, list_timeout: float, tool_timeout: float,
+                 in_process: Mapping[str, McpConnector] | None = None) -> None:
         self.servers = servers
+        self.in_process = dict(in_process or {})  # server name -> connector; the others are reached over HTTP
         self.list_timeout, self.tool_timeout = list_timeout, tool_timeout
         self.health = {server.name: ServerHealth(server.name, server.url) for server in servers}
         self._discovered: dict[str, DiscoverResult | None] = {}  # None: a handshake-era server
@@ -174,7 +190,15 @@ class McpManager:
         user_client.close()
         self._clients = {k: v for k, v in self._clients.items() if v is not user_client}
 
-    def open_client(self, server: McpServerConfig, token: str, watch: Any) -> Client:
+    def open_client(self, server: McpServerConfig, token: str, on_refused: Callable[[], None]) -> Client:
+        connector = self.in_process.get(server.name)
+        if connector is not None:
+            return connector.client(token, on_refused)
+
+        async def watch(response: httpx2.Response) -> None:
+            if response.status_code in (401, 403):
+                on_refused()
+
         http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, transport=self._transport,
                                   timeout=httpx2.Timeout(self.tool_timeout, connect=5.0),
                                   event_hooks={"response": [watch]})
@@ -234,13 +258,12 @@ class _UserClient:
         self._closing = anyio.Event()
         self._list_lock = anyio.Lock()
 
-    async def _watch(self, response: httpx2.Response) -> None:
-        if response.status_code in (401, 403):
-            self.refused_token = True
+    def _refused(self) -> None:
+        self.refused_token = True
 
     async def serve(self) -> None:
         try:
-            async with self.manager.open_client(self.server, self.token, self._watch) as client:
+            async with self.manager.open_client(self.server, self.token, self._refused) as client:
                 self.client = client
                 self.ready.set()
                 await self._closing.wait()
@@ -339,6 +362,9 @@ class ToolSession:
         except TimeoutError:
             return ToolOutcome.failed(f"{name} did not answer within {self.manager.tool_timeout:g} seconds")
         except MCPError as exc:
+            if exc.code == CONNECTION_CLOSED:  # an in-process client being closed
+                self.manager.drop(user_client, _describe(exc))
+                return ToolOutcome.failed(f"the {tool.server} service is unavailable right now")
             if user_client.refused_token:
                 self.manager.drop(user_client, "the token was refused")
                 return ToolOutcome.failed(f"the {tool.server} service refused your sign-in; sign in again")

@@ -21,7 +21,7 @@ from payment_core.errors import ServiceUnavailable, Unauthorized
 from payment_core.identity import AuthError, Session, VerifiedTokens
 from payment_core.runtime import Runtime
 from payment_core.settings import Settings
-from mcp_server.toolkit import SessionOf
+from mcp_server.toolkit import SessionOf, in_process_session
 
 PROTECTED_RESOURCE_PATH = "/.well-known/oauth-protected-resource"
 
@@ -30,9 +30,13 @@ SESSION_STATE_KEY = "orderpay_mcp_session"
 
 
 async def session_of_request(ctx: Context) -> Session:
-    """The caller of an HTTP tool call, authenticated by `McpApp` before the SDK saw the request."""
+    """The caller of a tool call, authenticated by `McpApp` before the SDK saw the request: over HTTP
+    from its `Authorization` header, in-process (`mcp_server.inproc`) from the connecting user's token."""
     request = ctx.request_context.request
-    session = request.scope.get("state", {}).get(SESSION_STATE_KEY) if request is not None else None
+    if request is not None:
+        session = request.scope.get("state", {}).get(SESSION_STATE_KEY)
+    else:
+        session = in_process_session.get()
     if session is None:
         raise Unauthorized("Login required: send the header `Authorization: Bearer <token>`")
     return session

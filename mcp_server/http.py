@@ -21,7 +21,7 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from payment_core.contract import error_body
-from payment_core.identity import AuthError
+from payment_core.identity import AuthError, Session
 from payment_core.runtime import Runtime
 from mcp_server.auth import SESSION_STATE_KEY, bearer_challenge, discovery_routes, mcp_tokens, session_of_request
 from mcp_server.server import build_server
@@ -93,7 +93,7 @@ class McpApp:
                           challenge=bearer_challenge(self.runtime.settings))
             return
         try:
-            session = await self.tokens.session(token.strip())
+            session = await self.authenticate(token)
         except AuthError as exc:
             if exc.reason == "issuer_unreachable":  # our problem, not the caller's: let them retry
                 await _refuse(scope, send, 503, "service_unavailable", exc.message)
@@ -103,6 +103,11 @@ class McpApp:
             return
         scope.setdefault("state", {})[SESSION_STATE_KEY] = session
         await self.server.session_manager.handle_request(scope, receive, send)
+
+    async def authenticate(self, token: str) -> Session:
+        """The session of a bearer token, as every request to this server is checked (over HTTP and
+        in-process alike); raises `AuthError` for a token that does not verify or has expired."""
+        return await self.tokens.session(token.strip())
 
     def _origin_allowed(self, origin: str) -> bool:
         try:

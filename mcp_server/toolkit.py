@@ -67,6 +67,11 @@ class RawArguments(ArgModelBase):
 # or the X-Orderpay-Conversation-Id / X-Orderpay-Turn-Id headers).
 tool_caller: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("orderpay_tool_caller", default={})
 
+# The caller of an in-process request (`mcp_server.inproc`), verified from its bearer token for that request
+# alone: set around the request, in the caller's own task, and unset everywhere else.
+in_process_session: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
+    "orderpay_in_process_session", default=None)
+
 
 def _caller_of(ctx: Context) -> dict[str, Any]:
     caller: dict[str, Any] = {}
@@ -89,7 +94,8 @@ def _caller_of(ctx: Context) -> dict[str, Any]:
         for header, key in (("x-orderpay-conversation-id", "conversationId"), ("x-orderpay-turn-id", "turnId")):
             if headers.get(header):
                 caller[key] = str(headers[header])[:100]
-        caller["transport"] = "http" if request is not None else "stdio"
+        caller["transport"] = ("http" if request is not None
+                               else "in-process" if in_process_session.get() is not None else "stdio")
     except Exception:
         caller.setdefault("transport", "stdio")
     return caller

@@ -90,6 +90,7 @@ def test_a_chat_to_charge_story_is_one_verified_chain(server: LiveServer, alice:
     # ...in which conversation and turn of the chat.
     assert prepared_entry["data"]["conversationId"] == turn.frames[0].data["conversationId"]
     assert prepared_entry["data"].get("turnId")
+    assert prepared_entry["data"]["transport"] == "in-process"  # the chat backend reached its own MCP server directly
     assert shown["data"]["amountMinor"] == 2500 and shown["data"]["currency"] == "USD"
     assert shown["data"]["quoteVersion"] == quote["version"]
     assert clicked["data"]["userAgent"] == "StoryBrowser/1.0" and clicked["data"]["ip"] == "127.0.0.1"
