@@ -1,5 +1,6 @@
 """A chat turn streamed over SSE (`POST /api/chat/stream`) with a zero-latency scripted provider:
-the offline assistant, whose "list my orders" is one `listOrders` call over MCP and an answer.
+the offline assistant, whose "list my orders" is one `listOrders` call over MCP (in-process: the
+one-process deployment's chat backend reaches its own MCP server without HTTP) and an answer.
 
 1. One turn at a time: time to the first event (`start`) and to `done`, against a direct MCP
    `tools/call` of the same tool with the same arguments, in the same run and server.
@@ -187,7 +188,7 @@ def main() -> int:
         write_section("chat_stream", "\n\n".join([
             "## Chat: a streamed turn (`bench/chat_stream.py`)",
             f"SQLite, store app, the offline assistant as a zero-latency scripted provider: “{MESSAGE}” is one "
-            f"`{TOOL}` call over MCP (the BFF calling its own `/mcp` over HTTP with the user's token) and a written "
+            f"`{TOOL}` call over MCP (the BFF calling its own MCP server in-process, each request authenticated with the user's token as `/mcp` does) and a written "
             f"answer; every event stored. {turns} turns one at a time against {turns} direct MCP calls of the same "
             f"tool and arguments, alternated; then {at_once:,} turns streaming at once from 100 users, each turn on "
             f"its own connection. Server in its own process, the load (httpx) from another. Machine: {machine_line()}.",

@@ -28,7 +28,7 @@ from mcp.shared.dispatcher import DispatchContext, Dispatcher
 from mcp.shared.exceptions import MCPError
 from mcp.shared.transport_context import TransportContext
 from mcp_types.version import LATEST_MODERN_VERSION
-from mcp_types.jsonrpc import CONNECTION_CLOSED
+from mcp_types.jsonrpc import CONNECTION_CLOSED, INTERNAL_ERROR
 
 from payment_core.identity import AuthError, Session
 from mcp_server.http import McpApp
@@ -69,8 +69,9 @@ class InProcessServer:
                 try:
                     session = await authenticate(token)
                 except AuthError as exc:
-                    if exc.reason != "issuer_unreachable":  # our problem, not the token's: the caller may retry
-                        on_refused()
+                    if exc.reason == "issuer_unreachable":  # our problem, not the token's (HTTP: a 503)
+                        raise MCPError(code=INTERNAL_ERROR, message=exc.message) from None
+                    on_refused()
                     raise MCPError(code=UNAUTHORIZED, message=exc.message) from None
                 return await _detached(group, serve, session, dctx, method, params)
 
