@@ -30,15 +30,17 @@ STORE = order_app("store")
 
 
 @contextmanager
-def system(tmp_path: Path, *, token_ttl: int, refresh_tokens: bool) -> Iterator[tuple[LiveServer, OidcProvider, Account]]:
-    """The provider with one buyer and the web UI registered as a public client, and orderpay trusting it."""
+def system(tmp_path: Path, *, token_ttl: int, refresh_tokens: bool,
+           others: tuple[Account, ...] = ()) -> Iterator[tuple[LiveServer, OidcProvider, Account]]:
+    """The provider with one buyer (and `others`) and the web UI registered as a public client, and
+    orderpay trusting it."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     buyer = Account(email="bea@example.com", name="Bea Buyer", password="bea-pass")
     client = {"client_id": CLIENT_ID, "token_endpoint_auth_method": "none", "response_types": ["code"],
               "grant_types": ["authorization_code", "refresh_token"], "redirect_uris": [f"{base}/auth/callback"],
               "post_logout_redirect_uris": [f"{base}/"]}
-    with start_oidc_provider(accounts=[buyer], clients=[client], defaultResource=AUDIENCE, audience=AUDIENCE,
+    with start_oidc_provider(accounts=[buyer, *others], clients=[client], defaultResource=AUDIENCE, audience=AUDIENCE,
                              accessTokenTtl=token_ttl, refreshTokens=refresh_tokens) as idp:
         settings = Settings(app="store", data_dir=tmp_path / "data", port=port, public_url=base, demo_data=False,
                             log_json=False, payment_attempts_per_minute=1000,
@@ -182,3 +184,23 @@ def test_a_sign_in_callback_not_started_in_this_tab_is_refused(page: Any, tmp_pa
             forged = anonymous.post("/auth/oidc/token", json={"code": "forged", "codeVerifier": "v" * 43})
         assert refused.status_code == 401 and refused.json()["result"] == "ERR"
         assert forged.status_code == 401 and forged.json()["result"] == "ERR" and "refused" in forged.json()["message"]
+
+
+def test_an_administrator_signs_in_to_the_admin_page_through_the_openid_provider(page: Any, tmp_path: Path) -> None:
+    """With an OpenID provider there is no password form on the admin page either: its Sign in goes to
+    the provider, which sends the administrator back to the chat's callback and from there to /admin."""
+    admin = Account(email="ada@example.com", name="Ada Admin", roles=["superAdmin"], password="ada-pass")
+    with system(tmp_path, token_ttl=3600, refresh_tokens=True, others=(admin,)) as (server, idp, buyer):
+        page.goto(server.base_url + "/admin")
+        assert page.get_by_label("Password").is_hidden()
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        page.wait_for_url(f"{idp.issuer}/**")
+        page.get_by_label("Email").fill(admin.email)
+        page.get_by_label("Password").fill(admin.password or "")
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(server.base_url + "/admin")
+        page.locator("#admin").wait_for()
+        assert page.locator("#account-name").inner_text() == "Ada Admin"
+        assert "?code=" not in page.url and page.locator("#signin").is_hidden()
+        page.get_by_role("heading", name="Refund requests").wait_for()
+        assert page.locator("#admin-message").inner_text() == ""  # the API answered: an administrator

@@ -1,6 +1,6 @@
 // The payments admin page: payments, buyers' refund requests, and refunds with a click —
 // all through the same REST API as any client (the API decides who may refund, not this page).
-import { signIn, signOut, storedSession } from "./auth.js";
+import { beginOidcSignIn, signIn, signOut, storedSession } from "./auth.js";
 import { append, byId, el, readConfig, say } from "./dom.js";
 import { requestJson } from "./http.js";
 import { formatAmount } from "./money.js";
@@ -118,17 +118,30 @@ async function load() {
 }
 
 function show() {
+  if (config.oidcSignIn) {
+    // No password form with an OpenID provider: the form's button goes to the provider.
+    for (const id of ["signin-username", "signin-password"]) {
+      byId(id).hidden = true;
+      byId(id).required = false;
+      document.querySelector(`label[for=${id}]`).hidden = true;
+    }
+  }
   byId("signin").hidden = Boolean(session);
   byId("admin").hidden = !session;
   byId("account").hidden = !session;
   if (session) {
-    byId("account-name").textContent = session.user.username || session.user.email || "";
+    byId("account-name").textContent = session.user.fullname || session.user.username || session.user.email || "";
     load();
   }
 }
 
 byId("signin-form").addEventListener("submit", async (event) => {
   event.preventDefault();
+  if (config.oidcSignIn) {
+    // Production: the administrator signs in at the OpenID provider, as buyers do in the chat.
+    beginOidcSignIn({ returnTo: "/admin" }).catch((error) => say(byId("signin-message"), error.message, "error"));
+    return;
+  }
   try {
     session = await signIn(byId("signin-username").value, byId("signin-password").value);
     show();

@@ -41,13 +41,21 @@ function randomString(size = 32) {
   return base64url(crypto.getRandomValues(new Uint8Array(size)));
 }
 
-/** Sends the tab to the provider's sign-in page. `conversationId`: the one to reopen afterwards. */
-export async function beginOidcSignIn({ conversationId = null } = {}) {
+/** A path of this site to go back to after signing in ("/admin"); anything else is dropped. */
+function sameSitePath(path) {
+  return typeof path === "string" && path.startsWith("/") && !path.startsWith("//") && !path.includes("\\") ? path : null;
+}
+
+/**
+ * Sends the tab to the provider's sign-in page. `conversationId`: the one to reopen afterwards;
+ * `returnTo`: the page of this site to open afterwards (the provider always comes back to the chat).
+ */
+export async function beginOidcSignIn({ conversationId = null, returnTo = null } = {}) {
   const config = await requestJson("GET", "/auth/oidc/config");
   const verifier = randomString(48); // 64 characters, within RFC 7636's 43..128
   const challenge = base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
   const state = randomString(24);
-  sessionStorage.setItem(FLOW, JSON.stringify({ state, verifier, conversationId }));
+  sessionStorage.setItem(FLOW, JSON.stringify({ state, verifier, conversationId, returnTo: sameSitePath(returnTo) }));
   const url = new URL(config.authorizationEndpoint);
   url.search = new URLSearchParams({
     response_type: "code", client_id: config.clientId, redirect_uri: config.redirectUrl, scope: config.scopes,
@@ -70,7 +78,7 @@ function sessionFrom(answer) {
 
 /**
  * On the way back from the provider (`?code&state` or `?error`): finishes the sign-in.
- * Null when this page load is not a sign-in callback; else {session, conversationId}.
+ * Null when this page load is not a sign-in callback; else {session, conversationId, returnTo}.
  * Throws with a message for the buyer when the sign-in failed.
  */
 export async function completeOidcSignIn() {
@@ -91,7 +99,7 @@ export async function completeOidcSignIn() {
     throw new Error("This sign-in was not started from this tab. Sign in again.");
   }
   const answer = await requestJson("POST", "/auth/oidc/token", { body: { code, codeVerifier: flow.verifier } });
-  return { session: keep(sessionFrom(answer)), conversationId: flow.conversationId };
+  return { session: keep(sessionFrom(answer)), conversationId: flow.conversationId, returnTo: sameSitePath(flow.returnTo) };
 }
 
 /** A fresh access token from the server's refresh cookie; null when there is none to renew. */

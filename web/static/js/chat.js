@@ -436,6 +436,10 @@ async function boot() {
     signInFailed(error.message);
     return;
   }
+  if (back && back.returnTo) {
+    window.location.assign(back.returnTo); // signed in from another page of the site (the admin page)
+    return;
+  }
   const session = back ? back.session : storedSession();
   if (session) start(session, back && back.conversationId);
   else showSignIn();
