@@ -39,7 +39,7 @@ from payment_core.settings import Settings
 
 DEFAULT_TTL_SECONDS = 900
 MIN_SECRET_BYTES = 32
-_VERSION = "2"
+_VERSION = "3"
 _MAX_TOKEN_LENGTH = 512  # real tokens are ~230 characters; refuse huge input before decoding it
 _PART = re.compile(r"^[A-Za-z0-9_-]+$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -58,6 +58,7 @@ class PayGrant:
     currency: str
     expires_at: int  # Unix seconds
     nonce: str
+    issued_at: int  # Unix seconds: a cancel after it voids the link, whatever the TTL setting is later
 
     def require_order(self, object_name: str, order_id: str) -> None:
         """Refuse to use this grant for any order but its own."""
@@ -93,9 +94,11 @@ def issue_pay_token(
         raise ValueError("amount_minor must be a non-negative integer")
     if not _CURRENCY.match(currency):
         raise ValueError("currency must be an upper-case ISO 4217 code")
-    expires_at = int(time.time() if now is None else now) + ttl_seconds
+    issued_at = int(time.time() if now is None else now)
+    expires_at = issued_at + ttl_seconds
     nonce = secrets.token_urlsafe(12)  # 16 characters of [A-Za-z0-9_-]: never a dot
-    payload = f"{_VERSION}.{expires_at}.{user_id}.{object_name}.{order_id}.{amount_minor}.{currency}.{nonce}".encode()
+    payload = (f"{_VERSION}.{expires_at}.{user_id}.{object_name}.{order_id}.{amount_minor}.{currency}.{nonce}"
+               f".{issued_at}").encode()
     return f"{_encode(payload)}.{_encode(_tag(secret, payload))}"
 
 
@@ -113,14 +116,14 @@ def verify_pay_token(secret: bytes, token: str, *, now: float | None = None) -> 
         raise PayLinkError("tampered")
     # Signed by us from here on, so a parse failure means a format change (an older link), not an attack.
     parts = payload.decode().split(".")
-    if (len(parts) != 8 or parts[0] != _VERSION or not parts[1].isdigit() or not parts[5].isdigit()
-            or not _CURRENCY.match(parts[6]) or not parts[7]):
+    if (len(parts) != 9 or parts[0] != _VERSION or not parts[1].isdigit() or not parts[5].isdigit()
+            or not _CURRENCY.match(parts[6]) or not parts[7] or not parts[8].isdigit()):
         raise PayLinkError("malformed")
-    _, expires, user_id, object_name, order_id, amount, currency, nonce = parts
+    _, expires, user_id, object_name, order_id, amount, currency, nonce, issued = parts
     if (time.time() if now is None else now) >= int(expires):
         raise PayLinkError("expired")
     return PayGrant(user_id=user_id, object_name=object_name, order_id=order_id, amount_minor=int(amount),
-                    currency=currency, expires_at=int(expires), nonce=nonce)
+                    currency=currency, expires_at=int(expires), nonce=nonce, issued_at=int(issued))
 
 
 def pay_link_use_table(metadata: MetaData) -> Table:

@@ -27,7 +27,15 @@ def scrape(base_url: str, **headers: str) -> Samples:
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
+    """A counter's value: a labelled counter is exported from its first increment, so absent reads 0."""
     return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def gauge(samples: Samples, name: str, **labels: str) -> float:
+    """A gauge's value: it is always exported, so an absent one fails (it would read as a silent 0)."""
+    key = (name, frozenset(labels.items()))
+    assert key in samples, f"{name}{labels} is not exported"
+    return samples[key]
 
 
 def total(samples: Samples, name: str, **labels: str) -> float:
@@ -71,8 +79,8 @@ def test_payment_counters_move_with_a_real_payment(server: LiveServer, app: Orde
         eventually(lambda: value(scrape(server.base_url), "orderpay_relay_delivered_total", app="store")
                    > value(before, "orderpay_relay_delivered_total", app="store"), message="no relay delivery counted")
         settled = eventually(lambda: (s := scrape(server.base_url)) and
-                             value(s, "orderpay_outbox_pending", app="store") == 0 and s, message="outbox never drained")
-        assert value(settled, "orderpay_relay_lag_seconds", app="store") == 0
+                             gauge(s, "orderpay_outbox_pending", app="store") == 0 and s, message="outbox never drained")
+        assert gauge(settled, "orderpay_relay_lag_seconds", app="store") == 0
         # The webhooks reported what the start already recorded: still one success, not three.
         assert value(settled, "orderpay_payments_succeeded_total", **STORE) == value(after, "orderpay_payments_succeeded_total", **STORE)
 

@@ -78,8 +78,7 @@ class PayGrants:
         """A link issued before its buyer cancelled the order's payment pays nothing any more."""
         canceled = await self._runtime.payments.after_sale.canceled_at(grant.object_name, grant.order_id)
         if canceled is not None:
-            issued_at = grant.expires_at - self._runtime.settings.pay_link_ttl_seconds
-            if issued_at <= datetime.fromisoformat(str(canceled).replace("Z", "+00:00")).timestamp():
+            if grant.issued_at <= datetime.fromisoformat(str(canceled).replace("Z", "+00:00")).timestamp():
                 raise PayLinkError("canceled")
 
     async def is_paid(self, grant: PayGrant, order: dict[str, Any]) -> bool:

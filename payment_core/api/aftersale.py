@@ -2,14 +2,14 @@
 payment (its buyer), the payment's audit trail; and the service's refund requests (admins)."""
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from payment_core.api.auth import context_of, current_session
+from payment_core.api.auth import current_session
 from payment_core.api.objects import read_json_object
-from payment_core.contract import ok_envelope
+from payment_core.api.responses import envelope_response
 from payment_core.identity import Session
 from payment_core.objects import MAX_PAGE_NUMBER
 from payment_core.payments import PaymentService
@@ -37,9 +37,7 @@ def aftersale_router(service: ServiceSpec, payments: PaymentService, order: Orde
     order_id = Path(alias=obj.id_param, max_length=100, description=f"The {name}'s id.")
     after_sale = payments.after_sale
 
-    def respond(request: Request, action: str, data_name: str, payload: dict[str, Any], rows: int = 1) -> JSONResponse:
-        return JSONResponse(ok_envelope(context_of(request), method=request.method, action=action, data_name=data_name,
-                                        payload=payload, row_count=rows, app_version=app_version))
+    respond = partial(envelope_response, app_version=app_version)
 
     @router.post(f"/refund{lower}payment/{{{obj.id_param}}}", openapi_extra=REFUND_BODY,
                  summary=f"Refund a paid {name}, fully or partly (superAdmin and the spec's refundRoles only)")
@@ -79,7 +77,7 @@ def refund_request_router(service: ServiceSpec, payments: PaymentService, app_ve
                        session: Session = Depends(current_session)) -> JSONResponse:
         rows = await payments.after_sale.refunds.list_requests(session, status=status, limit=page_rows,
                                                                offset=(page_number - 1) * page_rows)
-        return JSONResponse(ok_envelope(context_of(request), method="GET", action="list", data_name="sys_refundRequests",
-                                        payload={"sys_refundRequests": rows}, row_count=len(rows), app_version=app_version))
+        return envelope_response(request, "list", "sys_refundRequests", {"sys_refundRequests": rows}, len(rows),
+                                 app_version=app_version)
 
     return router

@@ -2,6 +2,7 @@
 the service-wide Stripe webhook, and the payment record APIs."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 from payment_core import metrics
 from payment_core.api.auth import context_of, current_session
 from payment_core.api.objects import read_json_object
+from payment_core.api.responses import envelope_response
 from payment_core.contract import ok_body, ok_envelope
 from payment_core.identity import Session
 from payment_core.objects import MAX_PAGE_NUMBER
@@ -65,9 +67,7 @@ def payment_router(service: ServiceSpec, payments: PaymentService, order: OrderP
     router = APIRouter(prefix=f"{service.route_prefix}/v1", tags=[f"{service.name} / {name} payment"])
     order_id = Path(alias=obj.id_param, max_length=100, description=f"The {name}'s id.")
 
-    def respond(request: Request, action: str, data_name: str, payload: dict[str, Any], rows: int = 1) -> JSONResponse:
-        return JSONResponse(ok_envelope(context_of(request), method=request.method, action=action, data_name=data_name,
-                                        payload=payload, row_count=rows, app_version=app_version))
+    respond = partial(envelope_response, app_version=app_version)
 
     @router.patch(f"/start{lower}payment/{{{obj.id_param}}}", openapi_extra=START_BODY,
                   summary=f"Pay for a {name} with a saved card: create and confirm a Stripe PaymentIntent")
@@ -150,9 +150,7 @@ def service_payment_router(service: ServiceSpec, payments: PaymentService, app_v
             payments.handle_webhook(await request.body(), request.headers.get("stripe-signature")))
         return JSONResponse(ok_body(eventId=outcome.event_id, result=outcome.status))
 
-    def respond(request: Request, action: str, data_name: str, payload: dict[str, Any], rows: int = 1) -> JSONResponse:
-        return JSONResponse(ok_envelope(context_of(request), method=request.method, action=action, data_name=data_name,
-                                        payload=payload, row_count=rows, app_version=app_version))
+    respond = partial(envelope_response, app_version=app_version)
 
     @router.get("/v1/paymentcustomers/{userId}", summary="A user's Stripe customer (their own, or any for admins)")
     async def customer(request: Request, user_id: str = Path(alias="userId", max_length=100),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import MetaData, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from payment_core.audit import AuditTrail, audit_path
+from payment_core.audit import AuditTrail, applied_by, audit_path
 from payment_core.errors import Forbidden, NotFound
 from payment_core.identity import Session
 from payment_core.payments.cancel import cancel_payment
@@ -81,11 +81,8 @@ class AfterSale:
         return await self.refunds.refund(session, object_name, order_id, body, request_key)
 
     async def cancel(self, session: Session, object_name: str, order_id: str) -> PaymentOutcome:
-        token = audit_path.set("cancel")
-        try:
+        with applied_by("cancel"):
             return await cancel_payment(self.service, session, object_name, order_id)
-        finally:
-            audit_path.reset(token)
 
     async def canceled_at(self, object_name: str, order_id: str) -> Any:
         """When the buyer last cancelled this order's payment (None if never): pay links issued

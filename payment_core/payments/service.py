@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_core import metrics
-from payment_core.audit import audit_path
+from payment_core.audit import applied_by
 from payment_core.contract import payment_error, payment_result
 from payment_core.db import Database
 from payment_core.errors import (
@@ -622,35 +622,34 @@ class PaymentService:
         record is claimed with a conditional UPDATE (its version), which one replica alone wins, and
         the claim's new `updatedAt` keeps the others off it for another `older_than` seconds."""
         done = 0
-        path = audit_path.set("reconciler")  # the audit entries of this pass say who applied them
-        for payments in self.orders.values():
-            table = payments.table
-            stale = (select(table).where(
-                table.c.isActive.is_(True),
-                or_(table.c.attemptState == "calling", table.c.paymentStatus.in_(IN_FLIGHT_STATUSES)),
-                table.c.updatedAt < utcnow() - timedelta(seconds=older_than),
-            ).order_by(table.c.updatedAt).limit(limit))
-            async with self.db.engine.connect() as conn:
-                candidates = (await conn.execute(stale)).all()
-            for row in candidates:
-                now = utcnow()
-                async with self.db.engine.begin() as conn:
-                    won = (await conn.execute(
-                        update(table).where(table.c.id == row.id, table.c.recordVersion == row.recordVersion)
-                        .values(updatedAt=now, recordVersion=table.c.recordVersion + 1).returning(*table.c))).first()
-                if won is None:
-                    continue  # another replica (or the buyer) got there first
-                record = payments.records.to_api(won)
-                try:
-                    if record["paymentId"]:
-                        await self._apply(payments, await self.gateway.retrieve_intent(record["paymentId"]), "refreshed")
-                    else:
-                        updated_at = row.updatedAt if row.updatedAt.tzinfo else row.updatedAt.replace(tzinfo=now.tzinfo)
-                        await self._resolve_attempt(payments, record, age=(now - updated_at).total_seconds())
-                except OrderPayError as exc:  # Stripe unavailable: the next pass tries again
-                    log.warning("reconciling a payment failed", extra={"orderId": record["orderId"], "reason": exc.message})
-                done += 1
-        audit_path.reset(path)
+        with applied_by("reconciler"):  # the audit entries of this pass say who applied them
+            for payments in self.orders.values():
+                table = payments.table
+                stale = (select(table).where(
+                    table.c.isActive.is_(True),
+                    or_(table.c.attemptState == "calling", table.c.paymentStatus.in_(IN_FLIGHT_STATUSES)),
+                    table.c.updatedAt < utcnow() - timedelta(seconds=older_than),
+                ).order_by(table.c.updatedAt).limit(limit))
+                async with self.db.engine.connect() as conn:
+                    candidates = (await conn.execute(stale)).all()
+                for row in candidates:
+                    now = utcnow()
+                    async with self.db.engine.begin() as conn:
+                        won = (await conn.execute(
+                            update(table).where(table.c.id == row.id, table.c.recordVersion == row.recordVersion)
+                            .values(updatedAt=now, recordVersion=table.c.recordVersion + 1).returning(*table.c))).first()
+                    if won is None:
+                        continue  # another replica (or the buyer) got there first
+                    record = payments.records.to_api(won)
+                    try:
+                        if record["paymentId"]:
+                            await self._apply(payments, await self.gateway.retrieve_intent(record["paymentId"]), "refreshed")
+                        else:
+                            updated_at = row.updatedAt if row.updatedAt.tzinfo else row.updatedAt.replace(tzinfo=now.tzinfo)
+                            await self._resolve_attempt(payments, record, age=(now - updated_at).total_seconds())
+                    except OrderPayError as exc:  # Stripe unavailable: the next pass tries again
+                        log.warning("reconciling a payment failed", extra={"orderId": record["orderId"], "reason": exc.message})
+                    done += 1
         return done
 
     async def run_reconciler(self, *, older_than: float, interval: float) -> None:

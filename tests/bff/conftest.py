@@ -40,15 +40,25 @@ def anthropic_model() -> Iterator[tuple[ScriptedModel, str]]:
         yield model, url
 
 
-@pytest.fixture
-def model(openai_model: tuple[ScriptedModel, str]) -> ScriptedModel:
-    """The OpenAI-speaking model, its script and records emptied for this test."""
-    scripted = openai_model[0]
+def emptied(scripted: ScriptedModel) -> ScriptedModel:
+    """`scripted` with its script and records emptied, for a test of its own."""
     scripted.replies.clear()
     scripted.requests.clear()
     scripted.headers.clear()
     scripted.disconnects = 0
     return scripted
+
+
+@pytest.fixture
+def model(openai_model: tuple[ScriptedModel, str]) -> ScriptedModel:
+    """The OpenAI-speaking model, its script and records emptied for this test."""
+    return emptied(openai_model[0])
+
+
+@pytest.fixture
+def claude(anthropic_model: tuple[ScriptedModel, str]) -> ScriptedModel:
+    """The Anthropic-speaking model, its script and records emptied for this test."""
+    return emptied(anthropic_model[0])
 
 
 @pytest.fixture(scope="module")

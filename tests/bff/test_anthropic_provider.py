@@ -21,15 +21,6 @@ def claude_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     yield from run_chat_server(request, tmp_path_factory, backend, "airbnb", chat)
 
 
-@pytest.fixture
-def claude(anthropic_model: tuple[ScriptedModel, str]) -> ScriptedModel:
-    scripted = anthropic_model[0]
-    scripted.replies.clear()
-    scripted.requests.clear()
-    scripted.headers.clear()
-    return scripted
-
-
 def test_text_then_a_tool_call_then_a_second_round(claude_server: LiveServer, claude: ScriptedModel) -> None:
     reservation = new_order(claude_server, "alice")
     claude.replies = [

@@ -69,7 +69,6 @@ def test_tools_of_every_server_are_listed_with_clashes_namespaced(with_extras: L
         tools = alice.get("/api/tools").json()
         extras = alice.get("/api/tools/service/extras").json()
         unknown = alice.get("/api/tools/service/nowhere")
-        status = alice.get("/api/tools/status").json()["servers"]
     with with_extras.client("admin") as admin:
         admin_status = admin.get("/api/tools/status").json()["servers"]
 

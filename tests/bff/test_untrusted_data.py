@@ -28,15 +28,6 @@ def claude_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     yield from run_chat_server(request, tmp_path_factory, backend, "store", chat)
 
 
-@pytest.fixture
-def claude(anthropic_model: tuple[ScriptedModel, str]) -> ScriptedModel:
-    scripted = anthropic_model[0]
-    scripted.replies.clear()
-    scripted.requests.clear()
-    scripted.headers.clear()
-    return scripted
-
-
 def hostile_order(server: LiveServer) -> dict[str, object]:
     """alice's new order, its delivery address written by someone hostile (a seller, an import)."""
     service, obj = server.runtime.app.spec.order_objects()[0]

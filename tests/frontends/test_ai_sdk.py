@@ -36,7 +36,9 @@ class BuyerPaysMeanwhile:
     def _pay(self, server: LiveServer, model: ScriptedModel, order_id: str) -> None:
         try:
             deadline = time.monotonic() + 20
-            while len(model.requests) < 2 and time.monotonic() < deadline:
+            while len(model.requests) < 2:  # the turn is running: the model was asked again after the tool
+                if time.monotonic() > deadline:
+                    raise AssertionError("the turn never reached its second model call: nothing to pay meanwhile")
                 time.sleep(0.02)
             pay_in_the_trusted_ui(server, "alice", order_id)
         except BaseException as exc:  # reported by join()

@@ -41,7 +41,8 @@ def test_a_token_grants_paying_its_order_as_its_user_for_its_price_until_it_expi
     token = issue()
     assert len(token) < 250 and token.isascii() and "/" not in token and "+" not in token
     grant = verify_pay_token(SECRET, token, now=NOW + DEFAULT_TTL_SECONDS - 1)
-    assert grant == PayGrant(USER, "reservation", ORDER, 42050, "USD", int(NOW) + DEFAULT_TTL_SECONDS, grant.nonce)
+    assert grant == PayGrant(USER, "reservation", ORDER, 42050, "USD", int(NOW) + DEFAULT_TTL_SECONDS, grant.nonce,
+                             int(NOW))
     grant.require_order("reservation", ORDER.upper())
     grant.require_price(42050, "usd")
     for amount, currency in ((77700, "USD"), (42050, "EUR"), (42049, "USD")):
@@ -97,13 +98,16 @@ def test_a_signed_payload_of_another_format_is_refused() -> None:
         return f"{base64.urlsafe_b64encode(payload).decode().rstrip('=')}.{base64.urlsafe_b64encode(tag).decode().rstrip('=')}"
 
     later = int(NOW) + 60
-    # a version-1 link (bound to no amount) no longer pays anything
+    # a version-1 link (bound to no amount) and a version-2 one (no issue time) no longer pay anything
     assert reason(signed(f"1.{later}.{USER}.reservation.{ORDER}".encode())) == "malformed"
-    assert reason(signed(f"2.soon.{USER}.reservation.{ORDER}.100.USD.n".encode())) == "malformed"
-    assert reason(signed(f"2.{later}.{USER}.reservation.{ORDER}.1.5.USD.n".encode())) == "malformed"
-    assert reason(signed(f"2.{later}.{USER}.reservation.{ORDER}.100.usd.n".encode())) == "malformed"
-    assert reason(signed(f"2.{later}.{USER}.reservation.{ORDER}.100.USD.".encode())) == "malformed"
-    assert verify_pay_token(SECRET, signed(f"2.{later}.{USER}.reservation.{ORDER}.100.USD.n".encode()), now=NOW)
+    assert reason(signed(f"2.{later}.{USER}.reservation.{ORDER}.100.USD.n".encode())) == "malformed"
+    assert reason(signed(f"3.soon.{USER}.reservation.{ORDER}.100.USD.n.{int(NOW)}".encode())) == "malformed"
+    assert reason(signed(f"3.{later}.{USER}.reservation.{ORDER}.1.5.USD.n.{int(NOW)}".encode())) == "malformed"
+    assert reason(signed(f"3.{later}.{USER}.reservation.{ORDER}.100.usd.n.{int(NOW)}".encode())) == "malformed"
+    assert reason(signed(f"3.{later}.{USER}.reservation.{ORDER}.100.USD..{int(NOW)}".encode())) == "malformed"
+    assert reason(signed(f"3.{later}.{USER}.reservation.{ORDER}.100.USD.n.now".encode())) == "malformed"
+    assert verify_pay_token(SECRET, signed(f"3.{later}.{USER}.reservation.{ORDER}.100.USD.n.{int(NOW)}".encode()),
+                            now=NOW)
 
 
 def test_issuing_checks_its_inputs() -> None:

@@ -65,9 +65,10 @@ async def test_initiate_payment_returns_a_pay_card_and_charges_nothing(server: L
     assert action["payUrl"].startswith(f"{server.base_url}/pay/")
     grant = verify_pay_token(pay_link_secret(server.settings), action["payUrl"].rsplit("/", 1)[1])
     assert grant == PayGrant(server.session("alice").user_id, obj.name, order["id"], amount_minor, currency,
-                             grant.expires_at, grant.nonce)
+                             grant.expires_at, grant.nonce, grant.issued_at)
     ttl = server.settings.pay_link_ttl_seconds
     assert issued_at + ttl - 2 <= grant.expires_at <= time.time() + ttl
+    assert grant.expires_at - grant.issued_at == ttl
 
     assert status == {"orderType": obj.name, "orderId": order["id"], "_paymentConfirmation": "pending",
                       "orderStatus": order[obj.order.orderStatusProperty],

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.payments.helpers import Buyer, OrderApp, order_app, payment_server
+from tests.payments.stripe_seam import AnswerDroppingProxy, ExternalStripe
 from tests.support import LiveServer
 
 
@@ -54,3 +55,15 @@ def bob(server: LiveServer, app: OrderApp) -> Iterator[Buyer]:
 @pytest.fixture
 def admin(server: LiveServer, app: OrderApp) -> Iterator[Buyer]:
     yield from buyer(server, app, "admin")
+
+
+# The separate sandbox and the proxy on the hop to it, for the modules that start them
+# (`stripe_and_seam`, from `stripe_seam.stripe_behind_a_proxy`, with that module's sandbox settings).
+@pytest.fixture(scope="module")
+def stripe_service(stripe_and_seam: tuple[ExternalStripe, AnswerDroppingProxy]) -> ExternalStripe:
+    return stripe_and_seam[0]
+
+
+@pytest.fixture(scope="module")
+def proxy(stripe_and_seam: tuple[ExternalStripe, AnswerDroppingProxy]) -> AnswerDroppingProxy:
+    return stripe_and_seam[1]

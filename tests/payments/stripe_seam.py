@@ -22,14 +22,9 @@ import httpx
 import uvicorn
 
 from payment_core.sandbox import SandboxConfig, create_sandbox_app
+from tests.support import free_port
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

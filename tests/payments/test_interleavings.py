@@ -41,16 +41,6 @@ def stripe_and_seam(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
 
 
 @pytest.fixture(scope="module")
-def stripe_service(stripe_and_seam: tuple[ExternalStripe, AnswerDroppingProxy]) -> ExternalStripe:
-    return stripe_and_seam[0]
-
-
-@pytest.fixture(scope="module")
-def proxy(stripe_and_seam: tuple[ExternalStripe, AnswerDroppingProxy]) -> AnswerDroppingProxy:
-    return stripe_and_seam[1]
-
-
-@pytest.fixture(scope="module")
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,
            stripe_service: ExternalStripe, proxy: AnswerDroppingProxy) -> Iterator[LiveServer]:
     yield from payment_server(request, tmp_path_factory, backend, "store",

@@ -26,8 +26,8 @@ from tests.payments.helpers import (
     post_webhook,
     sign,
 )
-from tests.payments.stripe_seam import ExternalStripe, free_port
-from tests.support import LiveServer
+from tests.payments.stripe_seam import ExternalStripe
+from tests.support import LiveServer, free_port
 
 
 @pytest.fixture(scope="module")

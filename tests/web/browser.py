@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support import LiveServer
+from tests.web.support import new_unpaid_order
 
 CARD_4242 = "4242424242424242"
 CARD_3DS = "4000002760003184"
@@ -36,6 +37,16 @@ def payment_card(scope: Any) -> Any:
 def open_checkout(card: Any) -> None:
     card.get_by_role("button", name="Pay", exact=False).first.click()
     card.locator("section.checkout").wait_for()
+
+
+def checkout_for_new_order(page: Any, server: LiveServer, username: str) -> tuple[Any, str]:
+    """`username` signs in, asks to pay a new unpaid order of theirs and opens its checkout: (card, order id)."""
+    order = new_unpaid_order(server, username)
+    sign_in(page, server, username)
+    card = payment_card(ask(page, "Pay my latest unpaid order, please"))
+    assert card.get_attribute("data-order-id") == order["id"]
+    open_checkout(card)
+    return card, order["id"]
 
 
 def choose_new_card(card: Any) -> None:

@@ -14,7 +14,7 @@ from tests.payments.helpers import intents_of, stripe_api, succeeded_intents
 from tests.support import LiveServer
 from tests.web.a11y import assert_accessible
 from tests.web.browser import (
-    CARD_3DS, CARD_4242, CARD_DECLINED, ask, choose_new_card, enter_new_card, open_checkout, pay_now, payment_card,
+    CARD_3DS, CARD_4242, CARD_DECLINED, ask, checkout_for_new_order, choose_new_card, enter_new_card, open_checkout, pay_now, payment_card,
     saved_choices, sign_in, type_card, wait_paid,
 )
 from tests.web.support import new_unpaid_order, order_object, pay_url, read_order
@@ -48,15 +48,6 @@ def forget_cards(server: LiveServer, username: str) -> None:
     with server.client(username) as client:
         for card in saved_cards(server, username):
             assert client.delete(f"{cards_api(server)}/delete/{card['paymentMethodId']}").status_code in (200, 204)
-
-
-def checkout_for_new_order(page: Any, server: LiveServer, username: str) -> tuple[Any, str]:
-    order = new_unpaid_order(server, username)
-    sign_in(page, server, username)
-    card = payment_card(ask(page, "Pay my latest unpaid order, please"))
-    assert card.get_attribute("data-order-id") == order["id"]
-    open_checkout(card)
-    return card, order["id"]
 
 
 def charged_card(server: LiveServer, order_id: str) -> dict[str, Any]:

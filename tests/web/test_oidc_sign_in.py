@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from orderpay import create_server
 from payment_core.settings import Settings

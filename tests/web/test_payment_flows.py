@@ -7,24 +7,14 @@ from typing import Any
 
 from tests.support import LiveServer
 from tests.web.browser import (
-    CARD_3DS, CARD_4242, CARD_DECLINED, ask, enter_new_card, open_checkout, pay_now, payment_card, saved_choices, sign_in,
-    wait_paid,
+    CARD_3DS, CARD_4242, CARD_DECLINED, checkout_for_new_order, enter_new_card, open_checkout, pay_now, payment_card, saved_choices, wait_paid,
 )
-from tests.web.support import new_unpaid_order, read_order
-
-
-def pay_card_for_new_order(page: Any, server: LiveServer, username: str) -> tuple[Any, str]:
-    order = new_unpaid_order(server, username)
-    sign_in(page, server, username)
-    card = payment_card(ask(page, "Pay my latest unpaid order, please"))
-    assert card.get_attribute("data-order-id") == order["id"]
-    open_checkout(card)
-    return card, order["id"]
+from tests.web.support import read_order
 
 
 def test_3d_secure_completed_brings_the_buyer_back_to_the_paid_conversation(page: Any, airbnb: LiveServer,
                                                                             shot: Any, readme_shot: Any) -> None:
-    card, order_id = pay_card_for_new_order(page, airbnb, "alice")
+    card, order_id = checkout_for_new_order(page, airbnb, "alice")
     enter_new_card(card, CARD_3DS)
     pay_now(card)
     page.get_by_role("button", name="Complete").wait_for()  # the bank's 3-D Secure page
@@ -41,7 +31,7 @@ def test_3d_secure_completed_brings_the_buyer_back_to_the_paid_conversation(page
 
 
 def test_3d_secure_failed_then_paid_with_another_card(page: Any, airbnb: LiveServer, shot: Any) -> None:
-    card, order_id = pay_card_for_new_order(page, airbnb, "bob")
+    card, order_id = checkout_for_new_order(page, airbnb, "bob")
     enter_new_card(card, CARD_3DS, holder="Bob Brown")
     pay_now(card)
     page.get_by_role("button", name="Fail").click()
@@ -60,7 +50,7 @@ def test_3d_secure_failed_then_paid_with_another_card(page: Any, airbnb: LiveSer
 
 
 def test_a_declined_card_shows_the_error_then_a_retry_pays(page: Any, airbnb: LiveServer, shot: Any) -> None:
-    card, order_id = pay_card_for_new_order(page, airbnb, "carol")
+    card, order_id = checkout_for_new_order(page, airbnb, "carol")
     enter_new_card(card, CARD_DECLINED, holder="Carol Clark")
     pay_now(card)
     card.get_by_text("Your card was declined.", exact=False).wait_for()
@@ -85,7 +75,7 @@ def test_a_declined_card_shows_the_error_then_a_retry_pays(page: Any, airbnb: Li
 def test_delete_a_saved_card(page: Any, airbnb: LiveServer) -> None:
     with airbnb.client("alice") as alice:
         assert alice.post("/bookingmanagement-api/payment-methods/add", json={"paymentMethodId": "pm_card_mastercard"}).status_code in (200, 201)
-    card, _ = pay_card_for_new_order(page, airbnb, "alice")
+    card, _ = checkout_for_new_order(page, airbnb, "alice")
     assert "Mastercard ••4444" in saved_choices(card)
     card.get_by_role("button", name="Delete card ending 4444").click()
     card.get_by_text("Mastercard ••4444 deleted.").wait_for()
