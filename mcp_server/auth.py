@@ -11,6 +11,7 @@ mean "issued for this server". The REST API keeps accepting its audience only.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from mcp.server.mcpserver import Context
 from starlette.requests import Request
@@ -87,12 +88,15 @@ def protected_resource_metadata(settings: Settings) -> dict[str, Any]:
     return metadata
 
 
-def resource_metadata_url(settings: Settings) -> str:
-    """Where the metadata of the MCP endpoint is: the well-known path with the endpoint's path appended."""
-    from urllib.parse import urlsplit
+def resource_metadata_path(settings: Settings) -> str:
+    """The path of the MCP endpoint's metadata: the well-known path with the endpoint's path appended (RFC 9728 section 3.1)."""
+    return PROTECTED_RESOURCE_PATH + urlsplit(settings.resolved_mcp_resource_url()).path.rstrip("/")
 
+
+def resource_metadata_url(settings: Settings) -> str:
+    """Where the metadata of the MCP endpoint is, on the endpoint's own origin."""
     resource = urlsplit(settings.resolved_mcp_resource_url())
-    return f"{resource.scheme}://{resource.netloc}{PROTECTED_RESOURCE_PATH}{resource.path.rstrip('/')}"
+    return f"{resource.scheme}://{resource.netloc}{resource_metadata_path(settings)}"
 
 
 def bearer_challenge(settings: Settings, *, invalid_token: str | None = None) -> str:
@@ -110,13 +114,10 @@ def bearer_challenge(settings: Settings, *, invalid_token: str | None = None) ->
 
 def discovery_routes(settings: Settings) -> list[Route]:
     """The metadata at the well-known path, root and path-suffixed forms: clients try both."""
-    from urllib.parse import urlsplit
-
     async def metadata(_: Request) -> JSONResponse:
         # Public and the same for everyone: browser clients (the MCP Inspector) read it cross-origin.
         return JSONResponse(protected_resource_metadata(settings),
                             headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=300"})
 
-    suffixed = PROTECTED_RESOURCE_PATH + urlsplit(settings.resolved_mcp_resource_url()).path.rstrip("/")
-    paths = dict.fromkeys((PROTECTED_RESOURCE_PATH, suffixed))
+    paths = dict.fromkeys((PROTECTED_RESOURCE_PATH, resource_metadata_path(settings)))
     return [Route(path, metadata, methods=["GET"]) for path in paths]

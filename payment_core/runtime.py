@@ -21,7 +21,7 @@ from payment_core.objects import ObjectStore
 from payment_core.paylinks import pay_link_use_table
 from payment_core.payments import PaymentService
 from payment_core.payments.gateway import StripeGateway
-from payment_core.stripe_setup import StripeSetup, stripe_setup
+from payment_core.stripe_setup import StripeSetup, configured_stripe
 from payment_core.payments.throttle import Throttle, throttle_table
 from payment_core.relay import OutboxRelay, load_callable
 from payment_core.schema import build_tables
@@ -59,7 +59,10 @@ class Runtime:
     relay: OutboxRelay
 
     @classmethod
-    def create(cls, settings: Settings) -> Runtime:
+    def create(cls, settings: Settings, stripe: StripeSetup | None = None) -> Runtime:
+        """Build, without starting, the runtime talking to `stripe`: by default the Stripe the settings
+        name. The composition root (`orderpay.build_runtime`) hands in the embedded sandbox's instead
+        when that plays Stripe: the core never chooses it."""
         app = load_app(settings.app)
         if settings.data_dir.exists():  # made by an older version perhaps, readable by others
             private_dir(settings.data_dir, tighten=True)
@@ -70,8 +73,7 @@ class Runtime:
         pay_link_use_table(metadata)  # the pay page records used links there (web/paygrants.py)
         verifier = token_verifier(settings, key)
         stores = {obj.name: ObjectStore(db, service, obj, tables[obj.name]) for service, obj in app.spec.objects()}
-        services = dict.fromkeys(service.route_prefix for service, _ in app.spec.order_objects())
-        stripe = stripe_setup(settings, [f"{prefix}/stripe-webhook" for prefix in services])
+        stripe = stripe or configured_stripe(settings)
         gateway = StripeGateway(stripe.secret_key, stripe.publishable_key, api_base=stripe.api_base,
                                 timeout=settings.stripe_timeout_seconds)
         payments = PaymentService(

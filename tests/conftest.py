@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from payment_core.api import create_app
+from orderpay import create_rest_server
 from payment_core.settings import Settings
 from payment_core.spec import BUNDLED_APPS
 from tests.support import (AppFactory, LiveServer, drop_app_tables, drop_postgres, postgres_problem, run_async,
@@ -76,7 +76,7 @@ def app_name(request: pytest.FixtureRequest) -> str:
 
 
 def start_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,
-                 app: str, *, factory: AppFactory = create_app, **overrides: object) -> Iterator[LiveServer]:
+                 app: str, *, factory: AppFactory = create_rest_server, **overrides: object) -> Iterator[LiveServer]:
     settings = make_settings(request, backend, app, tmp_path_factory.mktemp(f"{Path(app).stem}-{backend}"), **overrides)
     server = LiveServer.start(settings, factory)
     try:

@@ -16,9 +16,10 @@ import pytest
 import uvicorn
 from sqlalchemy.engine import make_url
 
-from payment_core.api import create_app
+from orderpay import build_runtime, create_rest_server
 from payment_core.identity import Session, find_demo_user
 from payment_core.runtime import Runtime
+from payment_core.sandbox import SandboxConfig
 from payment_core.settings import Settings
 
 T = TypeVar("T")
@@ -113,7 +114,7 @@ def drop_postgres(url: str) -> None:
 
 
 async def drop_app_tables(settings: Settings) -> None:
-    runtime = Runtime.create(settings)
+    runtime = build_runtime(settings)
     try:
         async with runtime.engine.begin() as conn:
             await conn.run_sync(runtime.metadata.drop_all)
@@ -133,8 +134,9 @@ class LiveServer:
     base_url: str
 
     @classmethod
-    def start(cls, settings: Settings, factory: AppFactory = create_app) -> LiveServer:
-        """`factory` builds the app: the REST API alone by default, `orderpay.create_server` for all of it."""
+    def start(cls, settings: Settings, factory: AppFactory = create_rest_server) -> LiveServer:
+        """`factory` builds the app as the composition root does: `orderpay.create_rest_server` (the
+        REST API and the embedded sandbox) by default, `orderpay.create_server` for all of it."""
         port = free_port()
         settings = settings.model_copy(update={"port": port})
         app = factory(settings)
@@ -148,6 +150,11 @@ class LiveServer:
     @property
     def runtime(self) -> Runtime:
         return self.app.state.runtime
+
+    @property
+    def sandbox(self) -> SandboxConfig | None:
+        """The config of the sandbox served at /stripe-sandbox when it plays Stripe (tests may shrink its delays)."""
+        return self.app.state.sandbox
 
     def token(self, username: str, **kwargs: Any) -> str:
         user = find_demo_user(username)

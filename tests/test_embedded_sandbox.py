@@ -28,7 +28,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 def test_the_keys_are_this_data_dirs_own(server: LiveServer, tmp_path: Path) -> None:
     setup = server.runtime.stripe
-    assert setup.sandbox is not None
+    assert setup.embedded_sandbox and server.sandbox is not None
     assert setup.secret_key.startswith("sk_test_") and setup.secret_key != "sk_test_orderpay_sandbox"
     other = LiveServer.start(Settings(app="store", data_dir=tmp_path, log_json=False))
     try:

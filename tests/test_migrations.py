@@ -16,7 +16,7 @@ import yaml
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
-from orderpay import create_server
+from orderpay import build_runtime, create_server
 from payment_core.runtime import DatabaseBehind, Runtime
 from payment_core.settings import Settings
 from payment_core.spec import load_app, resolve_spec_path
@@ -78,7 +78,7 @@ def orderpay_db(command: str, spec: Path, database_url: str, data_dir: Path, **e
 
 def columns_and_indexes(settings: Settings, table: str) -> tuple[set[str], set[str]]:
     async def read() -> tuple[set[str], set[str]]:
-        runtime = Runtime.create(settings)
+        runtime = build_runtime(settings)
         try:
             async with runtime.engine.connect() as conn:
                 return await conn.run_sync(lambda c: (

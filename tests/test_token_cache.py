@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from orderpay import build_runtime
 from payment_core.identity import AuthError, Session, VerifiedTokens, find_demo_user
 from payment_core.runtime import Runtime
 from payment_core.settings import Settings
@@ -15,7 +16,7 @@ from tests.support import run_async
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    instance = Runtime.create(Settings(app="airbnb", data_dir=tmp_path))
+    instance = build_runtime(Settings(app="airbnb", data_dir=tmp_path))
     yield instance
     run_async(instance.close())
 

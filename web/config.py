@@ -28,7 +28,7 @@ def page_config(runtime: Runtime) -> dict[str, Any]:
     return {
         "appTitle": spec.title or spec.codename,
         "publishableKey": runtime.stripe.publishable_key,
-        "sandbox": runtime.stripe.sandbox is not None,
+        "sandbox": runtime.stripe.embedded_sandbox,
         "orderObjects": order_objects(runtime),
         "devSignIn": dev_sign_in,
         # Sign-in at the OpenID provider (web/oidc.py); its endpoints come from /auth/oidc/config.

@@ -16,25 +16,19 @@ from payment_core.api.middleware import (BodyLimitMiddleware, CaseInsensitivePat
 from payment_core.api.objects import object_router
 from payment_core.api.aftersale import aftersale_router, refund_request_router
 from payment_core.api.payments import card_router, config_router, payment_router, service_payment_router
-from payment_core.stripe_setup import SANDBOX_PREFIX
-from payment_core.sandbox import create_sandbox_app
 from payment_core.runtime import Runtime
-from payment_core.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    runtime = Runtime.create(settings)
-
-    sandbox = create_sandbox_app(runtime.stripe.sandbox) if runtime.stripe.sandbox else None
+def create_app(runtime: Runtime) -> FastAPI:
+    """The REST API over a built (not yet started) runtime; its lifespan starts and closes it.
+    The composition root (`orderpay.py`) builds the runtime and adds the rest of the process."""
+    settings = runtime.settings
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(runtime.running())
             await stack.enter_async_context(metrics_listener(runtime))
-            if sandbox is not None:  # a mounted app gets no lifespan of its own
-                await stack.enter_async_context(sandbox.state.sandbox.running())
             yield
 
     spec = runtime.app.spec
@@ -58,8 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers.append(demo_router(order, runtime.stripe, spec.version))
     for router in routers:
         app.include_router(router)
-    if sandbox is not None:
-        app.mount(SANDBOX_PREFIX, sandbox)
     app.add_middleware(CaseInsensitivePaths, templates=[route.path for r in routers for route in r.routes])
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

@@ -176,7 +176,7 @@ def service_payment_router(service: ServiceSpec, payments: PaymentService, app_v
 def payment_config(request: Request) -> dict[str, Any]:
     runtime = request.app.state.runtime
     return {"publishableKey": runtime.stripe.publishable_key, "stripeJsUrl": runtime.stripe.stripe_js_url,
-            "sandbox": runtime.stripe.sandbox is not None}
+            "sandbox": runtime.stripe.embedded_sandbox}
 
 
 def config_router() -> APIRouter:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from payment_core.runtime import Runtime
+from orderpay import build_runtime
 from payment_core.settings import Settings
 from payment_core.spec import resolve_spec_path
 from mcp_server.server import tool_specs
@@ -148,7 +148,7 @@ async def test_an_order_object_without_buyer_settable_fields_gets_no_create_tool
     spec["services"][0]["dataObjects"][0].pop("demoRecords")
     path = tmp_path / "readonly.yaml"
     path.write_text(yaml.safe_dump(spec))
-    runtime = Runtime.create(Settings(app=str(path), data_dir=tmp_path))
+    runtime = build_runtime(Settings(app=str(path), data_dir=tmp_path))
     try:
         names = [tool.name for tool in tool_specs(runtime)]
     finally:

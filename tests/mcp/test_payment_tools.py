@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from orderpay import build_runtime
 from payment_core.errors import ServiceUnavailable
 from payment_core.identity import find_demo_user
 from payment_core.paylinks import PayGrant, pay_link_secret, verify_pay_token
-from payment_core.runtime import Runtime
 from payment_core.settings import Settings
 from payment_core.spec import load_app
 from mcp_server.server import tool_specs
@@ -121,7 +121,7 @@ async def test_the_pay_cards_quote_pays_what_the_card_showed(server: LiveServer,
 async def test_without_a_pay_link_secret_in_production_only_payments_are_refused(tmp_path: Path) -> None:
     settings = Settings(app="store", data_dir=tmp_path, environment="production",
                         auth_jwks_url="http://127.0.0.1:9/jwks.json", stripe_secret_key="sk_test_NeverCalledHere")
-    runtime = Runtime.create(settings)
+    runtime = build_runtime(settings)
     try:
         await runtime.start()
         tools = {tool.name: tool for tool in tool_specs(runtime)}  # building the server needs no secret

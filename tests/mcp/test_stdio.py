@@ -1,4 +1,4 @@
-"""The stdio server (`python -m mcp_server`, as desktop clients start it) acting for one token's user."""
+"""The stdio server (`orderpay mcp --stdio`, as desktop clients start it) acting for one token's user."""
 from __future__ import annotations
 
 import os
@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
+from orderpay import build_runtime
 from payment_core.demo import demo_record_id
 from payment_core.errors import Unauthorized
 from payment_core.identity import find_demo_user
-from payment_core.runtime import Runtime, dev_issuer
+from payment_core.runtime import dev_issuer
 from payment_core.settings import Settings
 from mcp_server.auth import session_of_token
 from tests.mcp.support import data_of, error_of
@@ -34,7 +35,7 @@ def server_env(data_dir: Path, token: str) -> dict[str, str]:
 
 
 async def test_the_stdio_server_acts_for_its_tokens_user(tmp_path: Path) -> None:
-    parameters = StdioServerParameters(command=sys.executable, args=["-m", "mcp_server"], cwd=str(ROOT),
+    parameters = StdioServerParameters(command=sys.executable, args=["-m", "orderpay", "mcp", "--stdio"], cwd=str(ROOT),
                                        env=server_env(tmp_path, token_for(tmp_path, "alice")))
     async with Client(parameters, mode="legacy") as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}
@@ -55,7 +56,7 @@ async def test_the_stdio_server_acts_for_its_tokens_user(tmp_path: Path) -> None
     ("not-a-token", "the token is refused"),
 ])
 def test_the_stdio_server_does_not_start_without_a_valid_token(tmp_path: Path, token: str, message: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "mcp_server"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+    done = subprocess.run([sys.executable, "-m", "orderpay", "mcp", "--stdio"], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={**os.environ, **server_env(tmp_path, token)}, stdin=subprocess.DEVNULL)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
@@ -64,7 +65,7 @@ def test_the_stdio_server_does_not_start_without_a_valid_token(tmp_path: Path, t
 
 async def test_a_token_that_expires_while_serving_is_refused_on_the_next_call(tmp_path: Path) -> None:
     settings = Settings(app="airbnb", data_dir=tmp_path)
-    runtime = Runtime.create(settings)
+    runtime = build_runtime(settings)
     try:
         session_of = session_of_token(runtime, token_for(tmp_path, "alice", ttl_seconds=60, now=time.time() - 3600))
         with pytest.raises(Unauthorized, match="The orderpay token this server was started with is refused"):

@@ -348,7 +348,7 @@ def eventually(check: Callable[[], T], *, timeout: float = 10, interval: float =
 def speed_up_sandbox(server: LiveServer) -> None:
     """Shrink the embedded sandbox's delays. Settings expose none of them, so the test sets them on the
     sandbox's config object (the running sandbox reads it on every use)."""
-    config = server.runtime.stripe.sandbox
+    config = server.sandbox
     assert config is not None, "the server does not embed the sandbox"
     config.webhook_retry_delay = 0.05
     config.processing_delay = 0.3
@@ -441,6 +441,6 @@ def payment_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     overrides.setdefault("demo_data", False)
     overrides.setdefault("payment_attempts_per_minute", UNTHROTTLED)
     for server in start_server(request, tmp_path_factory, backend, app, **overrides):
-        if server.runtime.stripe.sandbox is not None:
+        if server.sandbox is not None:
             speed_up_sandbox(server)
         yield server

@@ -3,7 +3,7 @@
 stats, id lists, updates by id list and deletes by query — each against a real database, with
 its dbevents in the outbox (docs/payments.md, "Data-access functions").
 
-In process, with the production runtime (`Runtime.create`): no HTTP is under test here."""
+In process, with the production runtime (`orderpay.build_runtime`): no HTTP is under test here."""
 from __future__ import annotations
 
 import asyncio
@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from orderpay import build_runtime
 from payment_core.errors import BadInput
 from payment_core.runtime import Runtime
 from payment_core.settings import Settings
@@ -78,7 +79,7 @@ async def story(runtime: Runtime) -> None:
 
 
 def test_the_data_access_functions_custom_code_uses(tmp_path: Path) -> None:
-    runtime = Runtime.create(Settings(app="store", data_dir=tmp_path, demo_data=False))
+    runtime = build_runtime(Settings(app="store", data_dir=tmp_path, demo_data=False))
 
     async def run() -> None:
         try:

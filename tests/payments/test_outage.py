@@ -56,7 +56,7 @@ def app() -> OrderApp:
 
 
 def test_the_server_talks_to_the_configured_stripe(server: LiveServer, stripe_service: ExternalStripe) -> None:
-    assert server.runtime.stripe.sandbox is None and server.runtime.stripe.api_base == stripe_service.url
+    assert server.sandbox is None and not server.runtime.stripe.embedded_sandbox and server.runtime.stripe.api_base == stripe_service.url
     config = ok(server.client().get("/payment-config"))
     assert config["publishableKey"] == stripe_service.config.publishable_key and config["sandbox"] is False
 

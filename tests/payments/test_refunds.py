@@ -149,7 +149,7 @@ def test_a_dashboard_refund_shows_up_on_refresh_when_webhooks_do_not_arrive(serv
 
 def test_a_dispute_is_recorded_refunds_wait_while_it_is_open_and_its_close_is_recorded(
         server: LiveServer, app: OrderApp, alice: Buyer, admin: Buyer) -> None:
-    server.runtime.stripe.sandbox.dispute_delay = 0.2  # the bank's chargeback, soon after the charge
+    server.sandbox.dispute_delay = 0.2  # the bank's chargeback, soon after the charge
     card = alice.save_card(DISPUTED)
     order = alice.create_order()
     result = ok(alice.pay(order["id"], card["paymentMethodId"]))["paymentResult"]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from orderpay import build_runtime
 from payment_core.payments.throttle import TooManyRequests
 from payment_core.runtime import Runtime
 from tests.conftest import make_settings
@@ -78,7 +79,7 @@ def test_a_burst_of_payment_attempts_is_throttled(server: LiveServer, app: Order
 def _runtimes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str) -> list[Runtime]:
     settings = make_settings(request, backend, "store", tmp_path_factory.mktemp(f"throttle-{backend}"),
                              demo_data=False, payment_attempts_per_minute=LIMIT)
-    return [Runtime.create(settings), Runtime.create(settings)]
+    return [build_runtime(settings), build_runtime(settings)]
 
 
 async def _attempts(runtimes: list[Runtime], user: str, action: str, count: int, *, now: float) -> list[bool]:
