@@ -55,22 +55,10 @@ def test_the_import_contracts_are_kept() -> None:
     assert "Contracts: 4 kept, 0 broken." in done.stdout, done.stdout
 
 
-def typing_imports_of_the_payments_facade(graph: grimp.ImportGraph) -> set[tuple[str, str]]:
-    """The after-sale modules' type-only imports of `PaymentService` and its results: they close a
-    loop through the facade that goes when the flow is split by concern (issue 13, item 3)."""
-    runtime_only = grimp.build_graph(*PACKAGES, cache_dir=None, exclude_type_checking_imports=True)
-    facade = "payment_core.payments.service"
-    return {(importer, facade) for importer in graph.find_modules_that_directly_import(facade)
-            if importer.startswith("payment_core.payments.")
-            and not runtime_only.direct_import_exists(importer=importer, imported=facade)}
-
-
 def test_no_module_takes_part_in_an_import_loop() -> None:
     # Imports inside functions and under TYPE_CHECKING count too: a loop there is still a loop.
     graph = grimp.build_graph(*PACKAGES, cache_dir=None)
     assert "payment_core.payments.service" in graph.modules  # the graph is the project's, not empty
-    for importer, imported in typing_imports_of_the_payments_facade(graph):
-        graph.remove_import(importer=importer, imported=imported)
     loops = import_loops(graph)
     assert loops == [], "import loops:\n" + "\n".join(" <-> ".join(group) for group in loops)
 

@@ -1,41 +1,36 @@
 """After the sale: what the payment flow hands over once money moved (or was about to).
 
 One object the flow holds (`PaymentService.after_sale`): refunds, refund requests, disputes,
-cancellation, the Stripe webhooks about them, and the audit entries of every step of an
-order's payment (the flow calls `transition` inside the transaction of each Stripe state it
-applies). Its logic lives in refunds.py, disputes.py, cancel.py and payment_core/audit.py.
+cancellation, the Stripe webhooks about them, and the audit trail of an order's payment as people
+read it (the transition writes the entries of each Stripe state it applies). Its logic lives in
+refunds.py, disputes.py, cancel.py and payment_core/audit.py.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import MetaData, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import MetaData
 
-from payment_core.audit import AuditTrail, applied_by, audit_path
+from payment_core.audit import applied_by
 from payment_core.errors import Forbidden, NotFound
 from payment_core.identity import Session
 from payment_core.payments.cancel import cancel_payment
+from payment_core.payments.checkout import CheckoutSummary
 from payment_core.payments.disputes import apply_dispute
+from payment_core.payments.flow import Flow, OrderPayments, PaymentOutcome
 from payment_core.payments.refunds import Refunds, may_refund
-
-if TYPE_CHECKING:
-    from payment_core.payments.service import CheckoutSummary, OrderPayments, PaymentOutcome, PaymentService
-    from payment_core.payments.transitions import Transition
-
-# The flow's event name → the path that applied a Stripe state.
-PATHS = {"started": "start", "refreshed": "refresh", "calledback": "webhook"}
+from payment_core.payments.transitions import Transitions
 REFUND_EVENTS = ("charge.refunded", "charge.refund.updated", "refund.created", "refund.updated", "refund.failed")
 
 
 class AfterSale:
-    def __init__(self, service: PaymentService, metadata: MetaData) -> None:
-        self.service = service
-        self.audit = AuditTrail(service.db, metadata)
-        self.refunds = Refunds(service, metadata)
+    def __init__(self, flow: Flow, transitions: Transitions, metadata: MetaData) -> None:
+        self.flow, self.transitions = flow, transitions
+        self.audit = flow.audit
+        self.refunds = Refunds(flow, metadata)
 
     def topic_events(self) -> tuple[str, ...]:
         return ("refunded", "refundrequested", "disputed")
@@ -55,12 +50,12 @@ class AfterSale:
             return "ignored"  # not one of ours (Stripe accounts are shared), or not paid through orderpay
         payments, record = found
         if event_type.startswith("charge.dispute."):
-            return await apply_dispute(self.service, payments, record, obj, event_type)
+            return await apply_dispute(self.flow, payments, record, obj, event_type)
         await self.refunds.sync(payments, intent_id, via="webhook")
         return "processed"
 
     async def _payment_of(self, intent_id: str) -> tuple[OrderPayments, dict[str, Any]] | None:
-        for payments in self.service.orders.values():
+        for payments in self.flow.orders.values():
             record = await payments.records.get_by_query({"paymentId": intent_id})
             if record is not None:
                 return payments, record
@@ -82,21 +77,21 @@ class AfterSale:
 
     async def cancel(self, session: Session, object_name: str, order_id: str) -> PaymentOutcome:
         with applied_by("cancel"):
-            return await cancel_payment(self.service, session, object_name, order_id)
+            return await cancel_payment(self.flow, self.transitions, session, object_name, order_id)
 
     async def canceled_at(self, object_name: str, order_id: str) -> Any:
         """When the buyer last cancelled this order's payment (None if never): pay links issued
         before it are refused."""
-        record = await self.service.order_payments(object_name).records.get_by_query({"orderId": uuid.UUID(order_id)})
+        record = await self.flow.order_payments(object_name).records.get_by_query({"orderId": uuid.UUID(order_id)})
         return (record or {}).get("canceledAt")
 
     # -- the audit trail -------------------------------------------------------------
 
     async def prepared(self, session: Session, summary: CheckoutSummary, *, tool: str, client: dict[str, Any]) -> None:
         """`initiatePayment` prepared a payment and showed its quote (no money moved)."""
-        payments = self.service.order_payments(summary.object_name)
+        payments = self.flow.order_payments(summary.object_name)
         order_id = summary.order["id"]
-        async with self.service.db.engine.begin() as conn:
+        async with self.flow.db.engine.begin() as conn:
             await self.audit.append(conn, payments.store.lock_row_by_id, payments.name, order_id, "prepared",
                                     {"tool": tool, "by": session.user_id, **client})
             await self.audit.append(conn, payments.store.lock_row_by_id, payments.name, order_id, "quote_shown", {
@@ -106,7 +101,7 @@ class AfterSale:
     async def pay_clicked(self, session: Session, object_name: str, order_id: str, *, user_agent: str | None,
                           ip: str | None, via: str = "api") -> None:
         """The buyer pressed Pay (recorded before Stripe is called; only for the order's owner)."""
-        payments = self.service.order_payments(object_name)
+        payments = self.flow.order_payments(object_name)
         order = await payments.store.get(session, order_id)
         if order.get(payments.store.obj.owner_property) != session.user_id:
             return  # the flow refuses it; not a step of this order's payment
@@ -114,30 +109,12 @@ class AfterSale:
             "by": session.user_id, "email": session.email or None, "name": session.full_name or None,
             "sessionId": session.session_id, "userAgent": (user_agent or "")[:300], "ip": ip, "via": via})
 
-    async def transition(self, conn: AsyncConnection, payments: OrderPayments, transition: Transition,
-                         intent: dict[str, Any], event: str) -> None:
-        """A Stripe state applied to the order (inside the flow's transaction)."""
-        order_id = str(transition.order["id"])
-        lock = payments.store.lock_row_by_id
-        t = self.audit.table
-        created = (await conn.execute(select(t.c.data).where(
-            t.c.objectName == payments.name, t.c.orderId == order_id, t.c.kind == "intent_created"))).scalars().all()
-        if not any(json.loads(data).get("paymentId") == intent["id"] for data in created):
-            await self.audit.append(conn, lock, payments.name, order_id, "intent_created", {
-                "paymentId": intent["id"], "amount": intent.get("amount"), "currency": str(intent.get("currency") or "").upper(),
-                "attempt": transition.record.get("attempt")})
-        await self.audit.append(conn, lock, payments.name, order_id, "stripe_state", {
-            "paymentId": intent["id"], "status": intent["status"], "statusLiteral": transition.record.get("statusLiteral"),
-            "amount": intent.get("amount"), "currency": str(intent.get("currency") or "").upper(),
-            "via": audit_path.get() or PATHS.get(event, event),
-            "paymentConfirmation": transition.order.get("_paymentConfirmation")})
-
     async def trail(self, session: Session, object_name: str, order_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The order and its audit entries, for its owner and administrators."""
-        payments = self.service.order_payments(object_name)
+        payments = self.flow.order_payments(object_name)
         if may_refund(session, payments):  # the merchant's people see every order's trail
             order_uuid = _uuid_or_none(order_id)
-            row = await self.service.db.read(lambda conn: conn.execute(payments.store.row_by_id, {"row_id": order_uuid})
+            row = await self.flow.db.read(lambda conn: conn.execute(payments.store.row_by_id, {"row_id": order_uuid})
                                              .first()) if order_uuid else None
             if row is None:
                 raise NotFound()
@@ -150,7 +127,7 @@ class AfterSale:
 
     async def evidence(self, session: Session, object_name: str, order_id: str) -> dict[str, Any]:
         """The fields of Stripe's dispute evidence object this trail can fill, for an administrator."""
-        payments = self.service.order_payments(object_name)
+        payments = self.flow.order_payments(object_name)
         if not may_refund(session, payments):
             raise Forbidden("dispute evidence is for administrators")
         order, entries = await self.trail(session, object_name, order_id)
@@ -158,7 +135,7 @@ class AfterSale:
         clicked = next((e for e in entries if e["kind"] == "pay_clicked"), None)
         paid = next((e for e in entries if e["kind"] == "stripe_state" and e["data"].get("status") == "succeeded"), None)
         owner = order.get(payments.store.obj.owner_property)
-        customer = await self.service.customers.get_by_query({"userId": uuid.UUID(owner)}) if owner else None
+        customer = await self.flow.customers.get_by_query({"userId": uuid.UUID(owner)}) if owner else None
         lines = [f"{e['seq']} {e['at']} {e['kind']} {json.dumps(e['data'], sort_keys=True)} prev={e['prevHash'][:16]} "
                  f"hash={e['hash'][:16]}" for e in entries]
         who = (clicked or {}).get("data", {})

@@ -4,21 +4,20 @@ Stripe state (`paymentResultCanceled`), and the pay links issued before it stop 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
 from payment_core.errors import BadInput, Conflict, NotFound
 from payment_core.identity import Session
 from payment_core.objects import utcnow
+from payment_core.payments.flow import Flow, PaymentOutcome
+from payment_core.payments.transitions import Transitions
 from payment_core.spec import PAYMENT_CONFIRMATION
-
-if TYPE_CHECKING:
-    from payment_core.payments.service import PaymentOutcome, PaymentService
 
 CANCELABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 
 
-async def cancel_payment(service: PaymentService, session: Session, object_name: str, order_id: str) -> PaymentOutcome:
-    payments = service.order_payments(object_name)
+async def cancel_payment(flow: Flow, transitions: Transitions, session: Session, object_name: str,
+                         order_id: str) -> PaymentOutcome:
+    payments = flow.order_payments(object_name)
     order = await payments.store.get(session, order_id)
     if order.get(payments.store.obj.owner_property) != session.user_id and not session.is_super_admin:
         raise NotFound()
@@ -31,14 +30,14 @@ async def cancel_payment(service: PaymentService, session: Session, object_name:
             raise Conflict("the payment is being confirmed right now; try again in a moment")
         raise Conflict(f"this {payments.name} has no open payment to cancel")
     try:
-        intent = await service.gateway.cancel_intent(record["paymentId"])
+        intent = await flow.gateway.cancel_intent(record["paymentId"])
     except (BadInput, Conflict):
-        intent = await service.gateway.retrieve_intent(record["paymentId"])  # it moved on meanwhile
+        intent = await flow.gateway.retrieve_intent(record["paymentId"])  # it moved on meanwhile
     if intent["status"] == "succeeded":  # paid on the 3-D Secure page just before: that stands
-        await service._apply(payments, intent, "refreshed", session=session)
+        await transitions.apply(payments, intent, "refreshed", session=session)
         raise Conflict(f"this {payments.name} was paid before it could be cancelled")
-    async with service.db.engine.begin() as conn:
+    async with flow.db.engine.begin() as conn:
         await payments.records.update_by_id(record["id"], {"canceledAt": utcnow()}, conn=conn)
-        await service.audit.append(conn, payments.store.lock_row_by_id, payments.name, order["id"], "canceled",
+        await flow.audit.append(conn, payments.store.lock_row_by_id, payments.name, order["id"], "canceled",
                                    {"by": session.user_id, "paymentId": record["paymentId"], "stripeStatus": intent["status"]})
-    return await service._apply(payments, intent, "refreshed", session=session)
+    return await transitions.apply(payments, intent, "refreshed", session=session)

@@ -5,15 +5,13 @@ the money is already held by the card network, and refunding would pay it back t
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from payment_core.events import write_event
 from payment_core.objects import utcnow
+from payment_core.payments.flow import Flow, OrderPayments
 from payment_core.payments.money import json_number, to_major_units
 from payment_core.payments.transitions import _mapped_status
-
-if TYPE_CHECKING:
-    from payment_core.payments.service import OrderPayments, PaymentService
 
 CLOSED = ("won", "lost", "warning_closed")
 
@@ -25,12 +23,12 @@ def dispute_summary(dispute: dict[str, Any]) -> dict[str, Any]:
             "open": status not in CLOSED}
 
 
-async def apply_dispute(service: PaymentService, payments: OrderPayments, record: dict[str, Any],
+async def apply_dispute(flow: Flow, payments: OrderPayments, record: dict[str, Any],
                         dispute: dict[str, Any], event_type: str) -> str:
     """Record what Stripe says of a dispute on its payment; a closed dispute never reopens."""
     summary = dispute_summary(dispute)
     store = payments.store
-    async with service.db.engine.begin() as conn:
+    async with flow.db.engine.begin() as conn:
         order_uuid = uuid.UUID(record["orderId"])
         row = (await conn.execute(store.lock_row_by_id, {"row_id": order_uuid})).first()
         record = await payments.records.get_by_id(record["id"], conn=conn) or record
@@ -38,7 +36,7 @@ async def apply_dispute(service: PaymentService, payments: OrderPayments, record
         if known == summary or (known.get("disputeId") == summary["disputeId"] and not known.get("open", True)):
             return "ignored"  # the same, or an older report of a dispute already closed
         record = await payments.records.update_by_id(record["id"], {"dispute": summary}, conn=conn) or record
-        await service.audit.append(conn, store.lock_row_by_id, payments.name, str(order_uuid),
+        await flow.audit.append(conn, store.lock_row_by_id, payments.name, str(order_uuid),
                                    "disputed" if summary["open"] else "dispute_closed",
                                    {**summary, "paymentId": record["paymentId"], "via": "webhook", "event": event_type})
         order = store.to_api(row) if row else {}
@@ -51,7 +49,7 @@ async def apply_dispute(service: PaymentService, payments: OrderPayments, record
                 "row_id": order_uuid, config.orderStatusProperty: mapped,
                 config.orderStatusUpdateDateProperty: now, "updatedAt": now})).one())
         currency = summary["currency"]
-        await write_event(conn, service.outbox, service.topics.payment(payments.service_name, payments.name, "disputed"), {
+        await write_event(conn, flow.outbox, flow.topics.payment(payments.service_name, payments.name, "disputed"), {
             payments.name: order, "orderId": str(order_uuid), "paymentId": record["paymentId"],
             "dispute": {**summary, "amount": json_number(to_major_units(int(summary["amount"] or 0), currency))
                         if currency else None},

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Text, Uuid, select, update
 
@@ -19,11 +19,9 @@ from payment_core.errors import BadInput, Conflict, Forbidden, NotFound
 from payment_core.events import write_event
 from payment_core.identity import Session
 from payment_core.objects import iso, utcnow
+from payment_core.payments.flow import Flow, OrderPayments
 from payment_core.payments.money import json_number, to_major_units, to_minor_units
 from payment_core.payments.transitions import _mapped_status
-
-if TYPE_CHECKING:
-    from payment_core.payments.service import OrderPayments, PaymentService
 
 STRIPE_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 COUNTED = ("succeeded", "pending", "requires_action")  # refunds that took, or will take, money back
@@ -61,8 +59,8 @@ def refund_summary(refund: dict[str, Any]) -> dict[str, Any]:
 
 
 class Refunds:
-    def __init__(self, service: PaymentService, metadata: MetaData) -> None:
-        self.service = service
+    def __init__(self, flow: Flow, metadata: MetaData) -> None:
+        self.flow = flow
         self.requests = refund_request_table(metadata)
 
     # -- refunds by people -------------------------------------------------------
@@ -73,7 +71,7 @@ class Refunds:
 
         The same `request_key` (Idempotency-Key) is the same refund, once at Stripe however often it
         is sent; without one each request is a new refund. Never more than captured minus refunded."""
-        payments = self.service.order_payments(object_name)
+        payments = self.flow.order_payments(object_name)
         if not may_refund(session, payments):
             raise Forbidden("refunds are made by administrators, not by buyers or assistants")
         unknown = sorted(set(body) - {"amount", "reason", "requestId"})
@@ -91,7 +89,7 @@ class Refunds:
             raise Conflict(f"this {payments.name} has no captured payment to refund")
         intent_id, currency = record["paymentId"], record["currency"]
         digest = hashlib.sha256(f"{session.user_id}|{key}".encode()).hexdigest()[:32] if key else uuid.uuid4().hex
-        existing = await self.service.gateway.list_refunds(intent_id)
+        existing = await self.flow.gateway.list_refunds(intent_id)
         replay = next((r for r in existing if (r.get("metadata") or {}).get("orderpayRequest") == digest), None)
         if replay is None:
             if (record.get("dispute") or {}).get("open"):
@@ -106,11 +104,11 @@ class Refunds:
                                "can still be refunded", field="amount",
                                details={"refundable": json_number(to_major_units(remaining, currency))})
             stripe_reason = reason if reason in STRIPE_REASONS else "requested_by_customer"
-            metadata = {"orderpayApp": self.service.app.codename, "orderId": str(order_uuid), "orderpayRequest": digest,
+            metadata = {"orderpayApp": self.flow.app.codename, "orderId": str(order_uuid), "orderpayRequest": digest,
                         "orderpayBy": session.user_id, "orderpayNote": (reason or "")[:MAX_REASON]}
-            replay = await self.service.gateway.refund_intent(
+            replay = await self.flow.gateway.refund_intent(
                 intent_id, amount=amount, reason=stripe_reason, metadata=metadata,
-                idempotency_key=f"orderpay-{self.service.app.codename}-refund-{order_uuid}-{digest}")
+                idempotency_key=f"orderpay-{self.flow.app.codename}-refund-{order_uuid}-{digest}")
         order, record = await self.sync(payments, intent_id, via="api")
         return order, record, refund_summary(replay)
 
@@ -118,10 +116,10 @@ class Refunds:
 
     async def sync(self, payments: OrderPayments, intent_id: str, *, via: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Write Stripe's refunds of `intent_id` onto its payment record; returns (order, record)."""
-        refunds = sorted((refund_summary(r) for r in await self.service.gateway.list_refunds(intent_id)),
+        refunds = sorted((refund_summary(r) for r in await self.flow.gateway.list_refunds(intent_id)),
                          key=lambda r: (r["created"] or 0, r["refundId"]))
-        service = self.service
-        async with service.db.engine.begin() as conn:
+        flow = self.flow
+        async with flow.db.engine.begin() as conn:
             store = payments.store
             record = await payments.records.get_by_query({"paymentId": intent_id}, conn=conn)
             if record is None:
@@ -137,7 +135,7 @@ class Refunds:
                                                          conn=conn) or record
             for refund in refunds:
                 if before.get(refund["refundId"]) != refund:
-                    await service.audit.append(conn, store.lock_row_by_id, payments.name, str(order_uuid), "refunded",
+                    await flow.audit.append(conn, store.lock_row_by_id, payments.name, str(order_uuid), "refunded",
                                                {**refund, "paymentId": intent_id, "via": via})
             fully = total >= int(record["amount"] or 0)
             if fully and row is not None:
@@ -155,7 +153,7 @@ class Refunds:
                     self.requests.c.objectName == payments.name, self.requests.c.orderId == order_uuid,
                     self.requests.c.status == "open").values(status="refunded", updatedAt=utcnow()))
             currency = record["currency"]
-            await write_event(conn, service.outbox, service.topics.payment(payments.service_name, payments.name, "refunded"), {
+            await write_event(conn, flow.outbox, flow.topics.payment(payments.service_name, payments.name, "refunded"), {
                 payments.name: order, "orderId": str(order_uuid), "paymentId": intent_id, "currency": currency,
                 "amount": _major(record["amount"], currency), "amountRefunded": _major(total, currency),
                 "fullyRefunded": fully, "refunds": refunds, "via": via,
@@ -166,7 +164,7 @@ class Refunds:
 
     async def request(self, session: Session, object_name: str, order_id: str, reason: str) -> dict[str, Any]:
         """A buyer's refund request on their own paid order: recorded, published and audited. No money moves."""
-        payments = self.service.order_payments(object_name)
+        payments = self.flow.order_payments(object_name)
         order = await payments.store.get(session, order_id)
         if order.get(payments.store.obj.owner_property) != session.user_id:
             raise NotFound()
@@ -179,24 +177,24 @@ class Refunds:
         now = utcnow()
         values = {"id": uuid.uuid4(), "objectName": payments.name, "orderId": uuid.UUID(order["id"]),
                   "ownerId": uuid.UUID(session.user_id), "reason": reason, "status": "open", "createdAt": now, "updatedAt": now}
-        service = self.service
-        async with service.db.engine.begin() as conn:
+        flow = self.flow
+        async with flow.db.engine.begin() as conn:
             open_one = (await conn.execute(select(self.requests).where(
                 self.requests.c.objectName == payments.name, self.requests.c.orderId == values["orderId"],
                 self.requests.c.status == "open"))).first()
             if open_one is not None:
                 return _request_api(open_one._mapping)  # asked already: one open request per order
             await conn.execute(self.requests.insert(), values)
-            await service.audit.append(conn, payments.store.lock_row_by_id, payments.name, order["id"], "refund_requested",
+            await flow.audit.append(conn, payments.store.lock_row_by_id, payments.name, order["id"], "refund_requested",
                                        {"by": session.user_id, "reason": reason})
-            await write_event(conn, service.outbox,
-                              service.topics.payment(payments.service_name, payments.name, "refundrequested"),
+            await write_event(conn, flow.outbox,
+                              flow.topics.payment(payments.service_name, payments.name, "refundrequested"),
                               {"request": _request_api(values)}, key=order["id"])
         return _request_api(values)
 
     async def list_requests(self, session: Session, *, status: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
         # A refund role names its order objects: it sees those objects' requests, not every object's.
-        refundable = [name for name, p in self.service.orders.items() if may_refund(session, p)]
+        refundable = [name for name, p in self.flow.orders.items() if may_refund(session, p)]
         if not refundable:
             raise Forbidden("refund requests are for administrators")
         t = self.requests
@@ -204,7 +202,7 @@ class Refunds:
         statement = statement.limit(limit).offset(offset)
         if status:
             statement = statement.where(t.c.status == status)
-        async with self.service.db.engine.connect() as conn:
+        async with self.flow.db.engine.connect() as conn:
             return [_request_api(row._mapping) for row in (await conn.execute(statement)).all()]
 
 

@@ -1,31 +1,42 @@
-"""The one transition function: a Stripe payment intent's state, applied to an order.
+"""The transition: a Stripe payment intent's state, applied to an order.
 
-Start, refresh and webhooks all end here. Stripe intent status → `statusLiteral`
+Start, refresh, the reconciler and webhooks all end here (`Transitions.apply`). Stripe intent status → `statusLiteral`
 (started / success / failed / canceled) → `_paymentConfirmation` (processing / paid /
 canceled) → the spec's mapped order status and its update date. Transitions only
 move forward and are applied with a conditional update, so concurrent callers
 reporting the same intent state produce exactly one transition, one record update
-and one event.
+and one event. `apply` writes, in the same transaction, the record's and the order's events
+and the audit entries; a succeeded charge that pays for nothing is refunded.
 """
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Table, Update, and_, bindparam, or_, update
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Table, Update, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
+from payment_core import metrics
+from payment_core.audit import audit_path
+from payment_core.errors import OrderPayError
+from payment_core.events import write_event, write_events
+from payment_core.identity import Session
 from payment_core.mscript import MScriptError
 from payment_core.objects import ObjectStore
+from payment_core.payments.flow import Flow, OrderPayments, PaymentOutcome
+from payment_core.payments.money import json_number, to_major_units
 from payment_core.spec import PAYMENT_CONFIRMATION, OrderScripts
 
 log = logging.getLogger("orderpay.payments")
 
 CONFIRMATION_FOR_LITERAL = {"started": "processing", "success": "paid", "failed": "canceled", "canceled": "canceled"}
+# The flow's event name → the path that applied a Stripe state (the audit entry's `via`).
+PATHS = {"started": "start", "refreshed": "refresh", "calledback": "webhook"}
 
 
 def status_literal(intent: dict[str, Any]) -> str:
@@ -131,6 +142,106 @@ async def apply_intent(
     return Transition(record=dict(row._mapping), order=store.to_api(updated))
 
 
+class Transitions:
+    """Applies what Stripe says of an intent (start, refresh, reconciler, webhook all call `apply`):
+    the transition, its record and order events, its audit entries, and the refund of a charge
+    that pays for nothing."""
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.statements = {name: TransitionStatements(payments.table) for name, payments in flow.orders.items()}
+
+    async def apply(self, payments: OrderPayments, intent: dict[str, Any], event: str, *,
+                    user_params: dict[str, Any] | None = None, webhook: dict[str, Any] | None = None,
+                    attempt: int | None = None, session: Session | None = None) -> PaymentOutcome:
+        """Apply `intent` in one transaction with its events and audit entries; `event` (started /
+        refreshed / calledback) names the path. Answers the order and paymentResult as they now are."""
+        order_id = uuid.UUID(intent.get("metadata", {}).get("orderId") or "00000000-0000-0000-0000-000000000000")
+        async with self.flow.db.engine.begin() as conn:
+            transition = await apply_intent(conn, statements=self.statements[payments.name], store=payments.store,
+                                            scripts=payments.scripts, order_id=order_id, intent=intent, attempt=attempt)
+            if transition is not None:
+                await self._record_transition(conn, payments, transition, intent, event, user_params, webhook, session)
+                record, order = payments.records.from_columns(transition.record), transition.order
+            else:  # nothing changed: report the state as it is
+                record = await payments.records.get_by_query({"orderId": order_id}, conn=conn)
+                row = (await conn.execute(payments.store.row_by_id, {"row_id": order_id})).first()
+                order = payments.store.to_api(row) if row else {}
+        if transition is not None:  # committed: count it (once: the transition is a conditional update)
+            metrics.payment_transition(self.flow.app.codename, payments.name, transition.record["statusLiteral"])
+        if transition is None and intent["status"] == "succeeded" and not (
+                record is not None and record["paymentId"] == intent["id"] and record["statusLiteral"] == "success"):
+            # Money taken that pays for nothing: a second charge of a paid order, or not the attempt's terms.
+            reason = "order_already_paid" if order.get(PAYMENT_CONFIRMATION) == "paid" else "terms_mismatch"
+            try:
+                await self._refund_unwanted(payments, intent, reason)
+            except OrderPayError as exc:
+                if webhook is not None:
+                    raise  # the delivery fails and Stripe delivers it again: the refund is retried
+                log.error("refunding an unwanted charge failed", extra={"paymentId": intent["id"], "reason": exc.message})
+            if record is not None and record["paymentId"] == intent["id"]:
+                record = {**record, "statusLiteral": "failed"}  # never report a refunded charge as paid
+        return PaymentOutcome(order, self.flow.result(record, intent, user_params))
+
+    async def _record_transition(self, conn: Any, payments: OrderPayments, transition: Transition, intent: dict[str, Any],
+                                 event: str, user_params: dict[str, Any] | None, webhook: dict[str, Any] | None,
+                                 session: Session | None) -> None:
+        record = payments.records.from_columns(transition.record)
+        # The seeds' edge-function request: the latest order under its object name, and the session if any.
+        payload: dict[str, Any] = {payments.name: transition.order, "session": _session_json(session)}
+        if webhook is not None:
+            payload["webhookData"] = without_client_secret(webhook)
+        else:
+            payload["paymentResult"] = self.flow.result(record, intent, user_params, with_secret=False)
+        topic = self.flow.topics.payment(payments.service_name, payments.name, event)
+        await write_events(conn, self.flow.outbox, [
+            (f"{payments.records.topic}-updated", {"record": record}, record["id"]),
+            (topic, payload, transition.order["id"]),
+        ])
+        await self._audit(conn, payments, transition, intent, event)
+        log.info("payment transition", extra={"object": payments.name, "orderId": transition.order["id"],
+                                              "paymentId": intent["id"], "status": intent["status"], "via": event})
+
+    async def _audit(self, conn: AsyncConnection, payments: OrderPayments, transition: Transition,
+                     intent: dict[str, Any], event: str) -> None:
+        """The audit entries of a Stripe state applied to the order (inside the transition's transaction)."""
+        order_id = str(transition.order["id"])
+        lock = payments.store.lock_row_by_id
+        t = self.flow.audit.table
+        created = (await conn.execute(select(t.c.data).where(
+            t.c.objectName == payments.name, t.c.orderId == order_id, t.c.kind == "intent_created"))).scalars().all()
+        if not any(json.loads(data).get("paymentId") == intent["id"] for data in created):
+            await self.flow.audit.append(conn, lock, payments.name, order_id, "intent_created", {
+                "paymentId": intent["id"], "amount": intent.get("amount"), "currency": str(intent.get("currency") or "").upper(),
+                "attempt": transition.record.get("attempt")})
+        await self.flow.audit.append(conn, lock, payments.name, order_id, "stripe_state", {
+            "paymentId": intent["id"], "status": intent["status"], "statusLiteral": transition.record.get("statusLiteral"),
+            "amount": intent.get("amount"), "currency": str(intent.get("currency") or "").upper(),
+            "via": audit_path.get() or PATHS.get(event, event),
+            "paymentConfirmation": transition.order.get("_paymentConfirmation")})
+
+    async def _refund_unwanted(self, payments: OrderPayments, intent: dict[str, Any], reason: str) -> None:
+        """A succeeded charge that pays nothing (the order is already paid by another, or the charge is not
+        for the terms of its attempt) is refunded in full, logged and published."""
+        metadata = intent.get("metadata") or {}
+        refunds = await self.flow.gateway.list_refunds(intent["id"])
+        if any(refund.get("status") not in ("failed", "canceled") for refund in refunds):
+            return  # refunded before (by us or by a person)
+        refund = await self.flow.gateway.refund_intent(intent["id"], reason="duplicate", metadata={
+            "orderpayApp": self.flow.app.codename, "orderId": str(metadata.get("orderId")), "orderpayReason": reason})
+        log.warning("unwanted charge refunded", extra={"object": payments.name, "orderId": metadata.get("orderId"),
+                                                       "paymentId": intent["id"], "refundId": refund["id"], "reason": reason})
+        currency = str(intent.get("currency") or "").upper()
+        async with self.flow.db.engine.begin() as conn:
+            topic = self.flow.topics.payment(payments.service_name, payments.name, "autorefunded")
+            await write_event(conn, self.flow.outbox, topic, {
+                "orderId": metadata.get("orderId"), "paymentId": intent["id"], "refundId": refund["id"],
+                "refundStatus": refund.get("status"), "reason": reason,
+                "amount": json_number(to_major_units(int(intent.get("amount") or 0), currency)) if currency else None,
+                "currency": currency or None,
+            }, key=str(metadata.get("orderId")))
+
+
 def _versioned_update(table: Table, where: ColumnElement[bool]) -> Update:
     return update(table).where(where).values(recordVersion=table.c.recordVersion + 1).returning(*table.c)
 
@@ -156,3 +267,18 @@ def _error_summary(intent: dict[str, Any]) -> dict[str, Any] | None:
     if not error:
         return None
     return {key: error.get(key) for key in ("code", "decline_code", "message", "type")}
+
+
+def without_client_secret(event: dict[str, Any]) -> dict[str, Any]:
+    """A webhook event as events and the stored delivery may carry it: the intent's client secret
+    (and the next-action URLs that embed it) stay out of the outbox, the broker and the database."""
+    intent = dict((event.get("data") or {}).get("object") or {})
+    intent.pop("client_secret", None)
+    intent.pop("next_action", None)
+    return {**event, "data": {**(event.get("data") or {}), "object": intent}}
+
+
+def _session_json(session: Session | None) -> dict[str, Any] | None:
+    if session is None:
+        return None
+    return {"userId": session.user_id, "email": session.email, "fullname": session.full_name, "roles": list(session.roles)}

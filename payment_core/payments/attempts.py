@@ -1,0 +1,282 @@
+"""Payment attempts: start payment, and the attempts it makes at Stripe (seed 002's one-step pay).
+
+An attempt is claimed — its number and idempotency key committed on the payment record, with the
+order's terms re-checked under its lock — before Stripe is called: a retry, a double click or a
+second replica finds the claim and never makes a second charge. An attempt whose answer never
+came is resolved from Stripe's truth (`resolve_attempt`: its intent looked up by metadata), and
+an abandoned 3-D Secure intent is cancelled before a new attempt starts.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payment_core.contract import payment_error
+from payment_core.errors import BadInput, Conflict, NotFound
+from payment_core.events import write_event
+from payment_core.identity import Session
+from payment_core.objects import utcnow
+from payment_core.payments.cards import SavedCards, stripe_id, usable
+from payment_core.payments.checkout import CheckoutSummary, parse_quote, quote_matches, stale_quote, summary_of
+from payment_core.payments.flow import Flow, OrderPayments, PaymentOutcome
+from payment_core.payments.gateway import CardDeclined, StripeRefused
+from payment_core.payments.throttle import Throttle
+from payment_core.payments.transitions import Transitions
+from payment_core.spec import PAYMENT_CONFIRMATION
+
+
+class Attempts:
+    def __init__(self, flow: Flow, cards: SavedCards, transitions: Transitions, throttle: Throttle, *,
+                 stale_attempt_seconds: float) -> None:
+        self.flow, self.cards, self.transitions, self.throttle = flow, cards, transitions, throttle
+        # After this long, an attempt still marked `calling` cannot have its Stripe call in flight any more.
+        self.stale_attempt_seconds = stale_attempt_seconds
+
+    async def start_payment(self, session: Session, object_name: str, order_id: str, params: Any, *,
+                            one_off_card: bool = False) -> PaymentOutcome:
+        """Create and confirm the PaymentIntent with the buyer's saved card, in one step (seed 002).
+
+        With `paymentUserParams.quote` (what the payment card showed) the payment is bound to it: a
+        quote that is not the order's current one is a 409 carrying the current quote. Without one
+        (the seeds' frontends) the order's current amount is paid.
+
+        `one_off_card`: pay with a card typed for this payment instead (a pay link opened without
+        the buyer's session): never one of their saved cards, and never saved.
+        """
+        user_params = _payment_user_params(params)
+        payments = self.flow.order_payments(object_name)
+        await self.throttle.check(session.user_id, "payment")
+        order = await payments.store.get(session, order_id)
+        owner = order.get(payments.store.obj.owner_property)
+        if owner != session.user_id and not session.is_super_admin:
+            raise NotFound()
+        if one_off_card:
+            method = await self.cards.one_off_card(session, user_params["paymentMethodId"])
+        else:
+            method = await self.flow.methods.get_by_query(
+                {"paymentMethodId": user_params["paymentMethodId"], "userId": uuid.UUID(session.user_id)})
+            if method is None:  # a card typed for this payment and not saved (the checkout's choice)
+                method = await self.cards.one_off_card(session, user_params["paymentMethodId"])
+        if not usable(method):
+            raise BadInput("paymentMethodId: this card can no longer pay (removed at Stripe, or saved with another "
+                           "Stripe account); add it again",
+                           field="paymentMethodId")
+        summary = summary_of(payments, order)
+        quote = user_params.get("quote")
+        if quote is not None and not quote_matches(quote, summary):
+            raise stale_quote(summary)
+        claimed = await self._claim_attempt(payments, session, summary, method, user_params)
+        if isinstance(claimed, PaymentOutcome):  # the unfinished attempt it found had reached Stripe
+            return claimed
+        record = claimed
+        intent_params = {
+            "amount": summary.amount_minor, "currency": summary.currency.lower(), "customer": method["customerId"],
+            "payment_method": method["paymentMethodId"], "description": summary.description[:1000],
+            "payment_method_types": ["card"],
+            "metadata": {
+                "orderpayApp": self.flow.app.codename, "orderpayObject": payments.name, "orderId": summary.order_id,
+                "orderpayAttempt": str(record["attempt"]), "checkoutName": payments.store.obj.order.orderName,
+                "order": f"{payments.service_name}-{payments.name}-order",
+            },
+        }
+        if user_params.get("return_url"):
+            intent_params["return_url"] = user_params["return_url"]
+        try:
+            intent = await self.flow.gateway.create_and_confirm(intent_params, idempotency_key=record["idempotencyKey"])
+        except CardDeclined as declined:
+            if declined.intent is not None:
+                outcome = await self.transitions.apply(payments, declined.intent, "started", user_params=user_params,
+                                                       session=session, attempt=record["attempt"])
+                return PaymentOutcome(outcome.order, _payment_error(declined))
+            await self._settle_unanswered(payments, record, {"code": declined.code, "decline_code": declined.decline_code,
+                                                             "message": declined.message, "type": "card_error"})
+            return PaymentOutcome(await payments.store.get(session, order_id), _payment_error(declined))
+        except StripeRefused as refused:
+            # Stripe refused the call itself (an amount below its minimum, a detached card, a customer of
+            # another account): it did nothing, so the attempt is over and another card may pay at once.
+            await self._settle_unanswered(payments, record, {"code": refused.stripe_code, "message": refused.message,
+                                                             "type": "invalid_request_error"})
+            if refused.missing_customer:
+                await self.cards.replace_customer(session, method["customerId"])
+                refused.message = "this card was saved with another Stripe account; add it again"
+            elif refused.param == "payment_method" and "id" in method and not await self.cards.still_chargeable(method):
+                await self.cards.mark_unusable(method)
+                refused.message = "this card was removed at Stripe (e.g. in its dashboard); add it again"
+            return PaymentOutcome(await payments.store.get(session, order_id), _refusal_error(refused))
+        return await self.transitions.apply(payments, intent, "started", user_params=user_params, session=session,
+                                            attempt=record["attempt"])
+
+    async def _settle_unanswered(self, payments: OrderPayments, record: dict[str, Any], error: dict[str, Any]) -> None:
+        """End an attempt Stripe answered without an intent: nothing was charged, the order is unchanged."""
+        await payments.records.update_by_query(
+            {"id": uuid.UUID(record["id"]), "attempt": record["attempt"], "attemptState": "calling"},
+            {"attemptState": "settled", "statusLiteral": "failed", "lastError": error})
+
+    async def _claim_attempt(self, payments: OrderPayments, session: Session, summary: CheckoutSummary,
+                             method: dict[str, Any], user_params: dict[str, Any]) -> dict[str, Any] | PaymentOutcome:
+        """Reserve the payment attempt and its idempotency key before calling Stripe.
+
+        The claim holds the order's lock and re-reads it, so an order changed meanwhile is a stale
+        quote, and a change of its payment-bound fields waits for (and then sees) the claim. An
+        unfinished attempt is first looked up at Stripe by its metadata: if Stripe made its intent,
+        that is applied and answered (no second charge, even after Stripe forgot the idempotency key);
+        if not, a retry with the same card reuses the key, and a new card waits until the old call
+        can no longer be in flight.
+        """
+        order_uuid = uuid.UUID(summary.order["id"])
+        user = uuid.UUID(session.user_id)
+
+        def claim(attempt: int) -> dict[str, Any]:
+            return {
+                "attempt": attempt, "attemptState": "calling", "paymentId": None, "stage": 0,
+                "paymentStatus": "requires_payment_method", "statusLiteral": "started",
+                "idempotencyKey": f"orderpay-{self.flow.app.codename}-{payments.name}-{order_uuid}-{attempt}",
+                "paymentMethodId": method["paymentMethodId"], "amount": summary.amount_minor,
+                "currency": summary.currency, "redirectUrl": user_params.get("return_url"), "lastError": None,
+                "isActive": True,
+            }
+
+        for _ in range(5):
+            # A record deleted through the records API is brought back, not duplicated.
+            record = await payments.records.get_by_query({"orderId": order_uuid}, include_inactive=True)
+            if record is None:  # the first attempt creates the record already claimed
+                try:
+                    async with self.flow.db.engine.begin() as conn:
+                        created = await payments.records.create({"orderId": order_uuid, "ownerId": user, "_owner": user,
+                                                                 **claim(1)}, conn=conn)
+                        await self._lock_terms(conn, payments, summary)
+                        return created
+                except IntegrityError:
+                    continue  # created by a concurrent click; read it again
+            if record["statusLiteral"] == "success" or summary.order.get(PAYMENT_CONFIRMATION) == "paid":
+                raise Conflict("this order is already paid")
+            if record["paymentStatus"] in ("processing", "requires_capture"):
+                raise Conflict("a payment for this order is already processing")
+            if record["attemptState"] == "calling":
+                state, outcome = await self.resolve_attempt(payments, record)
+                if outcome is not None:
+                    return outcome
+                if state == "settled":
+                    continue
+                same = (record["paymentMethodId"], record["amount"], record["currency"]) == (
+                    method["paymentMethodId"], summary.amount_minor, summary.currency)
+                if same and not record["paymentId"]:
+                    return record  # the same attempt again, never made at Stripe: same idempotency key
+                raise Conflict("the previous payment attempt is still being confirmed; try again in a moment")
+            if record["paymentStatus"] == "requires_action" and record["paymentId"]:
+                # An unfinished 3-D Secure attempt must not be completable once a new one starts.
+                await self.cancel_abandoned(payments, record["paymentId"])
+                continue  # the record moved on: decide again on what it is now
+            async with self.flow.db.engine.begin() as conn:
+                statement, where = payments.records.update_where(
+                    {"id": uuid.UUID(record["id"]), "recordVersion": record["recordVersion"]})
+                row = (await conn.execute(statement, {**claim(record["attempt"] + 1), "updatedAt": utcnow(), **where})).first()
+                if row is not None:
+                    await self._lock_terms(conn, payments, summary)
+                    claimed = payments.records.to_api(row)
+                    await write_event(conn, self.flow.outbox, f"{payments.records.topic}-updated", {"record": claimed},
+                                      key=claimed["id"])
+                    return claimed
+        raise Conflict("this order's payment is changing right now; try again")
+
+    async def _lock_terms(self, conn: AsyncConnection, payments: OrderPayments, summary: CheckoutSummary) -> None:
+        """Lock the order for the claim and check it still has the terms the buyer is paying; raising
+        rolls the claim back. Called after the claim's write to the payment record: record, then
+        order, the order in which transitions lock them too (no deadlock between the two)."""
+        row = (await conn.execute(payments.store.lock_row_by_id, {"row_id": uuid.UUID(summary.order["id"])})).first()
+        if row is None or not row.isActive:
+            raise NotFound()
+        order = payments.store.to_api(row)
+        if order.get(PAYMENT_CONFIRMATION) == "paid":
+            raise Conflict("this order is already paid")
+        current = summary_of(payments, order)
+        if not current.same_terms(summary):
+            raise stale_quote(current)
+
+    async def _attempt_customer(self, record: dict[str, Any]) -> str | None:
+        """The Stripe customer an attempt charged: its card's (deleted cards included)."""
+        if record.get("paymentMethodId"):
+            card = await self.flow.methods.get_by_query({"paymentMethodId": record["paymentMethodId"]}, include_inactive=True)
+            if card is not None:
+                return card["customerId"]
+        if record.get("ownerId"):
+            customer = await self.flow.customers.get_by_query({"userId": uuid.UUID(record["ownerId"])})
+            if customer is not None:
+                return customer["customerId"]
+        return None
+
+    async def _find_attempt_intent(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """The intent Stripe made for this attempt, found by the metadata orderpay gave it (the
+        customer's latest 100 intents), or None when Stripe made none."""
+        customer_id = await self._attempt_customer(record)
+        if customer_id is None:
+            return None
+        for intent in await self.flow.gateway.list_customer_intents(customer_id):
+            metadata = intent.get("metadata") or {}
+            if (metadata.get("orderpayApp") == self.flow.app.codename and metadata.get("orderId") == record["orderId"]
+                    and metadata.get("orderpayAttempt") == str(record["attempt"])):
+                return intent
+        return None
+
+    async def resolve_attempt(self, payments: OrderPayments, record: dict[str, Any], *,
+                               age: float | None = None) -> tuple[str, PaymentOutcome | None]:
+        """Apply Stripe's truth to an attempt whose answer never came (a timeout, a process gone):
+
+        - ("applied", outcome): Stripe made its intent; it is applied (charged at most once);
+        - ("settled", None): Stripe made none and the call can no longer be in flight: nothing happened;
+        - ("pending", None): Stripe made none yet, but the call may still be on its way.
+        """
+        intent = await self._find_attempt_intent(record)
+        if intent is not None:
+            return "applied", await self.transitions.apply(payments, intent, "refreshed", attempt=record["attempt"])
+        if age is None:
+            age = (utcnow() - datetime.fromisoformat(record["updatedAt"].replace("Z", "+00:00"))).total_seconds()
+        if age < self.stale_attempt_seconds:
+            return "pending", None
+        async with self.flow.db.engine.begin() as conn:  # never reached Stripe: the attempt is over
+            await conn.execute(update(payments.table).where(
+                payments.table.c.id == uuid.UUID(record["id"]),
+                payments.table.c.recordVersion == record["recordVersion"],
+            ).values(attemptState="settled", updatedAt=utcnow(), recordVersion=payments.table.c.recordVersion + 1))
+        return "settled", None
+
+    async def cancel_abandoned(self, payments: OrderPayments, intent_id: str) -> None:
+        try:
+            intent = await self.flow.gateway.cancel_intent(intent_id)
+        except (BadInput, Conflict):
+            intent = await self.flow.gateway.retrieve_intent(intent_id)  # it moved on meanwhile: take its real state
+        await self.transitions.apply(payments, intent, "refreshed")
+
+
+def _payment_user_params(params: Any) -> dict[str, Any]:
+    if not isinstance(params, dict):
+        raise BadInput("paymentUserParams: must be an object with paymentMethodId", field="paymentUserParams")
+    unknown = sorted(set(params) - {"paymentMethodId", "return_url", "storeCard", "quote"})
+    if unknown:
+        raise BadInput(f"paymentUserParams.{unknown[0]}: is not a payment parameter", field=f"paymentUserParams.{unknown[0]}")
+    pm = stripe_id(params.get("paymentMethodId"), "pm_", "paymentUserParams.paymentMethodId")
+    result: dict[str, Any] = {"paymentMethodId": pm}
+    return_url = params.get("return_url")
+    if return_url is not None:
+        if not isinstance(return_url, str) or not return_url.startswith(("http://", "https://")) or len(return_url) > 2000:
+            raise BadInput("paymentUserParams.return_url: must be an http(s) URL", field="paymentUserParams.return_url")
+        result["return_url"] = return_url
+    if params.get("quote") is not None:
+        result["quote"] = parse_quote(params["quote"])
+    return result
+
+
+def _payment_error(declined: CardDeclined) -> dict[str, Any]:
+    """A declined card, as the seeds' payment error (status 500, as the seeds have it)."""
+    return payment_error(500, declined.message, code=declined.code or "card_declined",
+                         decline_code=declined.decline_code, intent=declined.intent)
+
+
+def _refusal_error(refused: StripeRefused) -> dict[str, Any]:
+    """A request Stripe refused outright, as the seeds' payment error: nothing was charged."""
+    return payment_error(refused.status, refused.message, code=refused.stripe_code or "stripe_refused")
