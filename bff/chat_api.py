@@ -62,16 +62,17 @@ def chat_router(hub: TurnHub, store: ChatStore, *, keepalive_seconds: float) -> 
         calls: list[dict[str, Any]] = []
         arguments: dict[str, Any] = {}
         last: ChatEvent | None = None
-        async with aclosing(hub.follow(turn)) as events:
-            async for event in events:
-                if event.name == "text":
-                    text.append(event.data["content"])
-                elif event.name == "tool_executing":
-                    arguments[event.data["callId"]] = event.data["args"]
-                elif event.name == "tool_result":
-                    calls.append({**event.data, "args": arguments.get(event.data["callId"], {})})
-                elif event.name in TERMINAL_EVENTS:
-                    last = event
+        async with aclosing(hub.follow(turn)) as batches:
+            async for batch in batches:
+                for event in batch:
+                    if event.name == "text":
+                        text.append(event.data["content"])
+                    elif event.name == "tool_executing":
+                        arguments[event.data["callId"]] = event.data["args"]
+                    elif event.name == "tool_result":
+                        calls.append({**event.data, "args": arguments.get(event.data["callId"], {})})
+                    elif event.name in TERMINAL_EVENTS:
+                        last = event
         assert last is not None  # a followed turn always ends with one of them
         if last.name == "error":
             body_ = error_body(502, last.data["message"], code="chat_failed", request_id=context_of(request).request_id,
@@ -118,11 +119,12 @@ def chat_router(hub: TurnHub, store: ChatStore, *, keepalive_seconds: float) -> 
     return router
 
 
-async def _frames(events: AsyncIterator[ChatEvent]) -> AsyncIterator[ServerSentEvent]:
-    async with aclosing(events):  # a client that leaves closes the turn's follower at once
-        async for event in events:
-            yield ServerSentEvent(data=json.dumps(event.data, ensure_ascii=False, separators=(",", ":")),
-                                  event=event.name, id=event.id)
+async def _frames(batches: AsyncIterator[list[ChatEvent]]) -> AsyncIterator[bytes]:
+    """Each batch of events as its frames in one chunk: one write to the client, not one per event."""
+    async with aclosing(batches):  # a client that leaves closes the turn's follower at once
+        async for batch in batches:
+            yield b"".join(ServerSentEvent(data=json.dumps(event.data, ensure_ascii=False, separators=(",", ":")),
+                                           event=event.name, id=event.id).encode() for event in batch)
 
 
 def ui_message(message: Message) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import aclosing
 from typing import Any
 
@@ -60,19 +60,24 @@ def compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-async def encoded(events: AsyncIterator[ChatEvent], encode: Callable[[ChatEvent], list[str]],
-                  closing: list[str] | None = None) -> AsyncIterator[ServerSentEvent]:
-    """SSE `data:` frames of what `encode` makes of each event; a client that leaves closes the
-    turn's follower at once (the turn runs on for the resume grace period)."""
-    async with aclosing(events):
-        async for event in events:
-            for data in encode(event):
-                yield ServerSentEvent(data=data, sep="\n")
-    for data in closing or ():
-        yield ServerSentEvent(data=data, sep="\n")
+async def encoded(batches: AsyncIterator[list[ChatEvent]], encode: Callable[[ChatEvent], list[str]],
+                  closing: list[str] | None = None) -> AsyncIterator[bytes]:
+    """SSE `data:` frames of what `encode` makes of each event, a batch of events in one chunk (one
+    write); a client that leaves closes the turn's follower at once (the turn runs on for the
+    resume grace period)."""
+    async with aclosing(batches):
+        async for batch in batches:
+            if chunk := _data_frames(data for event in batch for data in encode(event)):
+                yield chunk
+    if closing and (chunk := _data_frames(closing)):
+        yield chunk
 
 
-def sse_response(frames: AsyncIterator[ServerSentEvent], *, keepalive_seconds: float,
+def _data_frames(items: Iterable[str]) -> bytes:
+    return b"".join(ServerSentEvent(data=data, sep="\n").encode() for data in items)
+
+
+def sse_response(frames: AsyncIterator[bytes], *, keepalive_seconds: float,
                  headers: dict[str, str] | None = None) -> EventSourceResponse:
     """Frames separated by bare `\n`, as the AI SDK writes them: AG-UI's client splits on `\n\n`."""
     return EventSourceResponse(frames, ping=keepalive_seconds, sep="\n",

@@ -262,15 +262,17 @@ class TurnHub:
         turn.finish()
         self.live.pop(turn.id, None)
 
-    async def follow(self, turn: LiveTurn, after: int = -1) -> AsyncIterator[ChatEvent]:
-        """The turn's events after seq `after`, as they come. While nobody follows it, the grace period runs."""
+    async def follow(self, turn: LiveTurn, after: int = -1) -> AsyncIterator[list[ChatEvent]]:
+        """The turn's events after seq `after`, as they come, in batches: each batch is what was
+        there when the follower looked, and goes to the client in one write. While nobody follows
+        the turn, the grace period runs."""
         turn.followers += 1
         try:
             while True:
                 events = await turn.next_events(after)
-                for event in events:
-                    yield event
-                    after = event.seq
+                if events:
+                    yield events
+                    after = events[-1].seq
                 if turn.finished and after >= len(turn.events) - 1:
                     return
         finally:
@@ -289,14 +291,15 @@ class TurnHub:
                 turn.scope.cancel()
                 return
 
-    async def resume(self, session: Session, last_event_id: str) -> AsyncIterator[ChatEvent] | None:
+    async def resume(self, session: Session, last_event_id: str) -> AsyncIterator[list[ChatEvent]] | None:
         """The rest of a turn after `Last-Event-ID`: from memory when it runs here, else from the
         database. None when there is nothing left to send: the turn ended at that event, or it is
         unknown (someone else's turn reads the same, so its existence is not told)."""
         turn_id, seq = parse_event_id(last_event_id)
         return await self._events(uuid.UUID(session.user_id), turn_id, seq)
 
-    async def _events(self, user_id: uuid.UUID, turn_id: uuid.UUID, after: int) -> AsyncIterator[ChatEvent] | None:
+    async def _events(self, user_id: uuid.UUID, turn_id: uuid.UUID, after: int
+                      ) -> AsyncIterator[list[ChatEvent]] | None:
         turn = self.live.get(turn_id)
         if turn is not None and turn.user_id == user_id:
             return self.follow(turn, after)
@@ -309,7 +312,8 @@ class TurnHub:
             return None
         return self._tail(turn_id, after, row.started_at)
 
-    async def active(self, session: Session, conversation_id: uuid.UUID) -> tuple[uuid.UUID, AsyncIterator[ChatEvent]] | None:
+    async def active(self, session: Session, conversation_id: uuid.UUID
+                     ) -> tuple[uuid.UUID, AsyncIterator[list[ChatEvent]]] | None:
         """The turn running in the user's conversation (here or on another replica), with all its
         events from `start`; None when none runs."""
         user_id = uuid.UUID(session.user_id)
@@ -365,7 +369,7 @@ class TurnHub:
                 if (turn := self.live.get(turn_id)) is not None:
                     turn.stop()
 
-    async def _tail(self, turn_id: uuid.UUID, after: int, started_at: Any) -> AsyncIterator[ChatEvent]:
+    async def _tail(self, turn_id: uuid.UUID, after: int, started_at: Any) -> AsyncIterator[list[ChatEvent]]:
         """Poll the database for a turn another replica runs (or ran)."""
         # A turn older than its deadline that still has no end was lost with its replica.
         lost_at = started_at + timedelta(seconds=self.chat.chat_turn_timeout_seconds + 30)
@@ -374,15 +378,20 @@ class TurnHub:
         marked = time.monotonic()
         while True:
             stored_events = await self.store.events_after(turn_id, after)
+            batch: list[ChatEvent] = []
             for stored in stored_events:
-                yield ChatEvent(turn_id, stored.seq, stored.name, stored.data)
-                after = stored.seq
+                batch.append(ChatEvent(turn_id, stored.seq, stored.name, stored.data))
                 if stored.name in TERMINAL_EVENTS:
+                    break
+            if batch:
+                yield batch
+                after = batch[-1].seq
+                if batch[-1].name in TERMINAL_EVENTS:
                     return
-            if not stored_events and await self.store.ended(turn_id):  # resumed after its last event
+            elif await self.store.ended(turn_id):  # resumed after its last event
                 return
             if utcnow() > lost_at:
-                yield ChatEvent(turn_id, after + 1, "error", {"message": "The turn was interrupted and cannot be resumed."})
+                yield [ChatEvent(turn_id, after + 1, "error", {"message": "The turn was interrupted and cannot be resumed."})]
                 return
             if time.monotonic() - marked > WATCH_MARK_SECONDS:
                 await self.store.mark_watched(turn_id)
