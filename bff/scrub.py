@@ -16,7 +16,7 @@ from typing import Any
 
 from mcp_types import CallToolResult
 
-from payment_core.luhn import luhn_valid
+from payment_core.redaction import Redactor
 
 FRONTEND_ACTION = "__frontendAction"
 MAX_MODEL_TEXT = 20_000  # characters of one tool result a model reads; the rest is cut
@@ -24,32 +24,21 @@ MAX_MODEL_TEXT = 20_000  # characters of one tool result a model reads; the rest
 _SECRET_KEY = re.compile(
     r"^(client_?secret|secret|password|passwd|pass|token|access_?token|refresh_?token|id_?token|bearer|"
     r"authorization|api_?key|secret_?key|cvc|cvv|cvc2|card_?number|pan)$", re.I)
-_CLIENT_SECRET = re.compile(r"\b(?:pi|seti|pm|src)_[A-Za-z0-9]+_secret_[A-Za-z0-9]+")
-_API_KEY = re.compile(r"\b(?:sk|rk)_(?:test|live)_[A-Za-z0-9]+|\bwhsec_[A-Za-z0-9]+")
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
-_BEARER = re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{8,}", re.I)
-_CARD_NUMBER = re.compile(r"(?<![\w-])[2-6](?:[ -]?\d){12,18}(?![\w-])")
-_PAY_LINK = re.compile(r"https?://[^\s\"'<>]+/pay/[A-Za-z0-9._~-]+")
 _MODEL_HIDDEN_KEYS = frozenset({"payUrl", "payUrlExpiresAt"})
 
-
-
-
-def _card_number(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group())
-    return "[card number removed]" if luhn_valid(digits) else match.group()
+# What stands in for each kind of secret (payment_core.redaction's one pattern set). The UI keeps
+# pay links: its payment card needs the buyer's link; a model gets a note in their place.
+_NOTES = {"parameter": "[removed]", "authorization": "[token removed]", "jwt": "[token removed]",
+          "client_secret": "[client secret removed]", "webhook_secret": "[key removed]", "api_key": "[key removed]",
+          "card_number": "[card number removed]"}
+_WHOLE = frozenset({"pay_link", "client_secret", "webhook_secret", "api_key"})
+_FOR_UI = Redactor(_NOTES, whole=_WHOLE)
+_FOR_MODEL = Redactor({**_NOTES, "pay_link": "[pay link, shown to the user on the payment card]"}, whole=_WHOLE)
 
 
 def scrub_text(text: str, *, for_model: bool) -> str:
     """`text` with secrets replaced by a note saying what was there."""
-    text = _CLIENT_SECRET.sub("[client secret removed]", text)
-    text = _API_KEY.sub("[key removed]", text)
-    text = _JWT.sub("[token removed]", text)
-    text = _BEARER.sub("Bearer [token removed]", text)
-    text = _CARD_NUMBER.sub(_card_number, text)
-    if for_model:
-        text = _PAY_LINK.sub("[pay link, shown to the user on the payment card]", text)
-    return text
+    return _FOR_MODEL(text) if for_model else _FOR_UI(text)
 
 
 def scrub_value(value: Any, *, for_model: bool) -> Any:

@@ -5,39 +5,23 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import re
 import sys
 from datetime import datetime, timezone
+
+from payment_core.redaction import KINDS, Redactor
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 REDACTED = "[redacted]"
 
-# Each pattern keeps what identifies the thing (a path, a parameter name, an intent id) and drops the
-# secret. Neither what is removed nor what replaces it holds a quote or a backslash, so a redacted
-# JSON line (escaped JSON inside it too) is still JSON.
-_REDACTIONS: list[tuple[re.Pattern[str], str]] = [
-    # Pay links: /pay/{token} and the pay page's API /pay/api/{token}/… (tokens are long; /pay/result is not one).
-    (re.compile(r"(/pay/(?:api/)?)(?!result\b)[A-Za-z0-9._~%-]{16,}"), rf"\1{REDACTED}"),
-    # Query and form parameters that carry a secret.
-    (re.compile(r"\b((?:payment_intent_)?client_secret|(?:access_|id_|refresh_)?token|key|secret)=[^&\s\"'#<>\\]+",
-                re.IGNORECASE), rf"\1={REDACTED}"),
-    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE), rf"\1 {REDACTED}"),
-    # JWTs wherever they appear (bearer tokens quoted without their scheme).
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
-    # Stripe: client secrets of intents, webhook signing secrets, secret and restricted keys.
-    (re.compile(r"\b((?:pi|seti)_[A-Za-z0-9]+)_secret_[A-Za-z0-9]+"), rf"\1_secret_{REDACTED}"),
-    (re.compile(r"\bwhsec_[A-Za-z0-9+/=_-]+"), f"whsec_{REDACTED}"),
-    (re.compile(r"\b((?:sk|rk)_(?:test|live))_[A-Za-z0-9]+"), rf"\1_{REDACTED}"),
-]
+_FOR_LOGS = Redactor({kind: REDACTED for kind in KINDS})
 
 
 def redact(text: str) -> str:
-    """`text` with pay-link tokens, bearer tokens, client secrets, webhook secrets and Stripe keys
-    replaced by [redacted]: the one redaction every log line (access-log paths included) goes through."""
-    for pattern, replacement in _REDACTIONS:
-        text = pattern.sub(replacement, text)
-    return text
+    """`text` with every kind of secret of `payment_core.redaction` (pay-link tokens, bearer tokens,
+    client secrets, keys, secret parameters, card numbers) replaced by [redacted]: the one
+    redaction every log line goes through (`RedactingFormatter`)."""
+    return _FOR_LOGS(text)
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 

@@ -11,8 +11,7 @@ from payment_core.api.demo import demo_router
 from payment_core.api.errors import install_error_handlers
 from payment_core.api.health import health_router
 from payment_core.api.metrics import metrics_listener, metrics_router
-from payment_core.api.middleware import (BodyLimitMiddleware, CaseInsensitivePaths, EventStreamsMiddleware,
-                                         RequestContextMiddleware)
+from payment_core.api.middleware import RequestMiddleware
 from payment_core.api.objects import object_router
 from payment_core.api.aftersale import aftersale_router, refund_request_router
 from payment_core.api.payments import card_router, config_router, payment_router, service_payment_router
@@ -52,8 +51,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         routers.append(demo_router(order, runtime.stripe, spec.version))
     for router in routers:
         app.include_router(router)
-    app.add_middleware(CaseInsensitivePaths, templates=[route.path for r in routers for route in r.routes])
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(EventStreamsMiddleware)
+    app.add_middleware(RequestMiddleware, max_bytes=settings.max_body_bytes,
+                       templates=[route.path for r in routers for route in r.routes])
     return app
