@@ -25,8 +25,8 @@ from payment_core import metrics
 from payment_core.contract import error_body, ok_body, parse_json_object
 from payment_core.errors import BadInput, OrderPayError
 from payment_core.identity import Session
+from payment_core.money import json_number
 from payment_core.paylinks import PayGrant, PayLinkError
-from payment_core.payments.money import json_number
 from payment_core.payments.service import PaymentOutcome
 from payment_core.runtime import Runtime
 from payment_core.spec import PAYMENT_CONFIRMATION

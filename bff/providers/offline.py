@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from payment_core.errors import OrderPayError
-from payment_core.payments.money import exponent, normalize_currency, to_major_units, to_minor_units
+from payment_core.money import exponent, normalize_currency, to_major_units, to_minor_units
 from payment_core.spec import PAYMENT_CONFIRMATION, LoadedApp
 from bff.messages import Message, ToolCall, last_user_index
 from bff.providers.base import ModelEvent, ModelRequest, TextDelta, ToolCallReady, ToolCallStarted

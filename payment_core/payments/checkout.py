@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_core.errors import BadInput, Conflict, StaleQuote
 from payment_core.identity import Session
+from payment_core.money import json_number, normalize_currency, to_major_units, to_minor_units
 from payment_core.mscript import MScriptError
 from payment_core.payments.flow import IN_FLIGHT_STATUSES, Flow, OrderPayments
-from payment_core.payments.money import json_number, normalize_currency, to_major_units, to_minor_units
 from payment_core.spec import PAYMENT_CONFIRMATION, OrderScripts
 
 

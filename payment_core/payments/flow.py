@@ -17,9 +17,9 @@ from payment_core.contract import payment_result
 from payment_core.db import Database
 from payment_core.errors import NotFound
 from payment_core.events import Topics, outbox_table
+from payment_core.money import json_number, to_major_units
 from payment_core.objects import ObjectStore
 from payment_core.payments.gateway import StripeGateway
-from payment_core.payments.money import json_number, to_major_units
 from payment_core.payments.records import SystemStore
 from payment_core.payments.tables import (
     payment_customer_table,

@@ -26,10 +26,10 @@ from payment_core.audit import audit_path
 from payment_core.errors import OrderPayError
 from payment_core.events import write_event, write_events
 from payment_core.identity import Session
+from payment_core.money import json_number, to_major_units
 from payment_core.mscript import MScriptError
 from payment_core.objects import ObjectStore
 from payment_core.payments.flow import Flow, OrderPayments, PaymentOutcome
-from payment_core.payments.money import json_number, to_major_units
 from payment_core.spec import PAYMENT_CONFIRMATION, OrderScripts
 
 log = logging.getLogger("orderpay.payments")

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from payment_core.errors import BadInput
+from payment_core.money import check_amount, normalize_currency
 from payment_core.spec.models import STRING_LITERAL, DataObjectSpec, FieldSpec
 
 MAX_INTEGER = 2**53 - 1  # what a JavaScript client can represent exactly
@@ -130,9 +131,6 @@ def _money_validators(obj: DataObjectSpec) -> dict[str, Any]:
     naming the field — not first when the buyer pays."""
     if not obj.is_order:
         return {}
-    # Imported here: the payments package imports the spec package (whose models this builds).
-    from payment_core.payments.money import check_amount, normalize_currency
-
     config = obj.order
     amount_path = obj.read_path(config.amount)
     currency_path = obj.read_path(config.currency)

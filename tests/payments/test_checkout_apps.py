@@ -215,7 +215,7 @@ def test_declined_card_then_another_card_pays_once(server: LiveServer, app: Orde
 
 def test_an_administrator_refunds_part_then_the_rest_of_a_paid_order(server: LiveServer, app: OrderApp, alice: Buyer,
                                                                      admin: Buyer) -> None:
-    from payment_core.payments.money import to_minor_units
+    from payment_core.money import to_minor_units
     from payment_core.spec import load_app
 
     card = alice.save_card(VISA)

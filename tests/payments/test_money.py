@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from payment_core.errors import BadInput
-from payment_core.payments.money import (check_amount, exponent, json_number, normalize_currency, to_major_units,
+from payment_core.money import (check_amount, exponent, json_number, normalize_currency, to_major_units,
                                          to_minor_units)
 from tests.payments.helpers import VISA, Buyer, OrderApp, err, intents_of, ok, order_app, payment_server, stripe_api
 from tests.support import LiveServer
