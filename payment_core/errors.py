@@ -6,7 +6,7 @@
      │    │    └── StripeRefused ···· 400/404 Stripe's code: Stripe refused the call, did nothing
      │    ├── WebhookRejected ······· 400 webhook_rejected: a delivery not from Stripe
      │    ├── Unauthorized ·········· 401 unauthorized
-     │    ├── PaymentRequired ······· 402 card_declined: declined when saving a card; nothing saved
+     │    ├── PaymentRequired ······· 402 card_declined (or Stripe's code): a card declined; nothing saved
      │    ├── Forbidden ············· 403 forbidden
      │    ├── NotFound ·············· 404 not_found
      │    ├── Conflict ·············· 409 conflict
@@ -17,7 +17,6 @@
      │    ├── PaymentGatewayUnavailable  502: Stripe unreachable or failing; outcome kept to recover
      │    ├── ServiceUnavailable ···· 503 service_unavailable
      │    └── WebhookNotReady ······· 503 webhook_not_ready: Stripe retries
-     ├── CardDeclined ··············· the gateway's "declined": shown as paymentResult's payment error
      ├── PayLinkError ··············· a pay link refused (401/403/409 by reason), in the error body
      ├── AuthError ·················· a bearer token refused (becomes 401)
      ├── KeySetUnavailable ·········· the identity provider's keys could not be fetched
@@ -34,15 +33,19 @@
 the pay API report one failure the same way (`payment_core.contract.error_body`). The others are
 caught where they happen and turned into an answer, a payment result, or a start-up message.
 
+A declined card and a request Stripe refused are not raised where a caller acts on them: they are
+outcomes of the gateway (`payment_core.payments.gateway`: `Intent | Declined | Refused`), which
+raises only when the outcome is unknown (`PaymentGatewayUnavailable`). A caller that answers them as
+errors raises `Declined.error()` (a `PaymentRequired`) or `Refused.error()` (a `StripeRefused`).
+
 The Stripe sandbox (`payment_core.sandbox`) keeps its own errors: it imitates Stripe's, and it is a
 separate part the payment flow never imports. The outer parts' own failures stay in their part (`bff.providers.ProviderError`:
 a chat model provider failed). The modules where a failure happens re-export its
-class (`payment_core.paylinks.PayLinkError`, `payment_core.payments.gateway.CardDeclined`, ...).
+class (`payment_core.paylinks.PayLinkError`, `payment_core.payments.throttle.TooManyRequests`, ...).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 PayLinkErrorReason = Literal["malformed", "tampered", "expired", "other_order", "used", "paid", "changed",
                              "other_user", "sign_in_required", "canceled"]
@@ -168,33 +171,13 @@ class PaymentGatewayUnavailable(OrderPayError):
 
 
 class StripeRefused(BadInput):
-    """Stripe refused the request outright (an `invalid_request_error`, 400 or 404): it did nothing,
-    so nothing was charged and the caller may settle what it reserved for the call at once."""
+    """Stripe refused the request outright (an `invalid_request_error`, 400 or 404): it did nothing.
+    The gateway's `Refused` outcome, answered as an error by a caller that has no other use for it."""
 
-    def __init__(self, message: str, *, stripe_code: str | None, param: str | None, http_status: int) -> None:
+    def __init__(self, message: str, *, stripe_code: str | None, param: str | None, status: int) -> None:
         super().__init__(message, field=param)
-        self.status = 404 if http_status == 404 else 400
+        self.status = status
         self.code = stripe_code or "stripe_refused"  # the envelope's errCode: Stripe's own code
-        self.stripe_code, self.param = stripe_code, param
-
-    @property
-    def missing_customer(self) -> bool:
-        """"No such customer": the customer belongs to another Stripe account (keys switched, sandbox reset)."""
-        return self.stripe_code == "resource_missing" and self.param == "customer"
-
-    @property
-    def missing_object(self) -> bool:
-        return self.stripe_code == "resource_missing"
-
-
-@dataclass
-class CardDeclined(Exception):
-    """Stripe refused the card; `intent` is the payment intent the error names, if any."""
-
-    message: str
-    code: str | None
-    decline_code: str | None
-    intent: dict[str, Any] | None
 
 
 class PayLinkError(Exception):

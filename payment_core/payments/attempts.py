@@ -24,7 +24,7 @@ from payment_core.objects import utcnow
 from payment_core.payments.cards import SavedCards, stripe_id, usable
 from payment_core.payments.checkout import CheckoutSummary, parse_quote, quote_matches, stale_quote, summary_of
 from payment_core.payments.flow import Flow, OrderPayments, PaymentOutcome
-from payment_core.payments.gateway import CardDeclined, StripeRefused
+from payment_core.payments.gateway import Declined, Intent, Refused
 from payment_core.payments.throttle import Throttle
 from payment_core.payments.transitions import Transitions
 from payment_core.spec import PAYMENT_CONFIRMATION
@@ -86,30 +86,31 @@ class Attempts:
         }
         if user_params.get("return_url"):
             intent_params["return_url"] = user_params["return_url"]
-        try:
-            intent = await self.flow.gateway.create_and_confirm(intent_params, idempotency_key=record["idempotencyKey"])
-        except CardDeclined as declined:
-            if declined.intent is not None:
-                outcome = await self.transitions.apply(payments, declined.intent, "started", user_params=user_params,
+        match await self.flow.gateway.create_and_confirm(intent_params, idempotency_key=record["idempotencyKey"]):
+            case Intent(intent):
+                return await self.transitions.apply(payments, intent, "started", user_params=user_params,
+                                                    session=session, attempt=record["attempt"])
+            case Declined(intent=dict() as intent) as declined:  # Stripe made the intent: applied like any state
+                outcome = await self.transitions.apply(payments, intent, "started", user_params=user_params,
                                                        session=session, attempt=record["attempt"])
                 return PaymentOutcome(outcome.order, _payment_error(declined))
-            await self._settle_unanswered(payments, record, {"code": declined.code, "decline_code": declined.decline_code,
-                                                             "message": declined.message, "type": "card_error"})
-            return PaymentOutcome(await payments.store.get(session, order_id), _payment_error(declined))
-        except StripeRefused as refused:
-            # Stripe refused the call itself (an amount below its minimum, a detached card, a customer of
-            # another account): it did nothing, so the attempt is over and another card may pay at once.
-            await self._settle_unanswered(payments, record, {"code": refused.stripe_code, "message": refused.message,
-                                                             "type": "invalid_request_error"})
-            if refused.missing_customer:
-                await self.cards.replace_customer(session, method["customerId"])
-                refused.message = "this card was saved with another Stripe account; add it again"
-            elif refused.param == "payment_method" and "id" in method and not await self.cards.still_chargeable(method):
-                await self.cards.mark_unusable(method)
-                refused.message = "this card was removed at Stripe (e.g. in its dashboard); add it again"
-            return PaymentOutcome(await payments.store.get(session, order_id), _refusal_error(refused))
-        return await self.transitions.apply(payments, intent, "started", user_params=user_params, session=session,
-                                            attempt=record["attempt"])
+            case Declined() as declined:
+                await self._settle_unanswered(payments, record, {"code": declined.code, "decline_code": declined.decline_code,
+                                                                 "message": declined.message, "type": "card_error"})
+                return PaymentOutcome(await payments.store.get(session, order_id), _payment_error(declined))
+            case Refused() as refused:
+                # Stripe refused the call itself (an amount below its minimum, a detached card, a customer of
+                # another account): it did nothing, so the attempt is over and another card may pay at once.
+                await self._settle_unanswered(payments, record, {"code": refused.stripe_code, "message": refused.message,
+                                                                 "type": "invalid_request_error"})
+                message = refused.message
+                if refused.missing_customer:
+                    await self.cards.replace_customer(session, method["customerId"])
+                    message = "this card was saved with another Stripe account; add it again"
+                elif refused.param == "payment_method" and "id" in method and not await self.cards.still_chargeable(method):
+                    await self.cards.mark_unusable(method)
+                    message = "this card was removed at Stripe (e.g. in its dashboard); add it again"
+                return PaymentOutcome(await payments.store.get(session, order_id), _refusal_error(refused, message))
 
     async def _settle_unanswered(self, payments: OrderPayments, record: dict[str, Any], error: dict[str, Any]) -> None:
         """End an attempt Stripe answered without an intent: nothing was charged, the order is unchanged."""
@@ -271,12 +272,12 @@ def _payment_user_params(params: Any) -> dict[str, Any]:
     return result
 
 
-def _payment_error(declined: CardDeclined) -> dict[str, Any]:
+def _payment_error(declined: Declined) -> dict[str, Any]:
     """A declined card, as the seeds' payment error (status 500, as the seeds have it)."""
     return payment_error(500, declined.message, code=declined.code or "card_declined",
                          decline_code=declined.decline_code, intent=declined.intent)
 
 
-def _refusal_error(refused: StripeRefused) -> dict[str, Any]:
+def _refusal_error(refused: Refused, message: str) -> dict[str, Any]:
     """A request Stripe refused outright, as the seeds' payment error: nothing was charged."""
-    return payment_error(refused.status, refused.message, code=refused.stripe_code or "stripe_refused")
+    return payment_error(refused.status, message, code=refused.stripe_code or "stripe_refused")

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from payment_core.errors import BadInput, NotFound, OrderPayError, PaymentRequired
+from payment_core.errors import BadInput, NotFound, OrderPayError
 from payment_core.identity import Session
 from payment_core.payments.flow import Flow
-from payment_core.payments.gateway import CardDeclined, StripeRefused
+from payment_core.payments.gateway import Declined, Refused
 from payment_core.payments.throttle import Throttle
 
 log = logging.getLogger("orderpay.payments")
@@ -42,6 +42,8 @@ class SavedCards:
             raise NotFound("paymentMethodId: no such payment method", field="paymentMethodId")
         customer_id = await self.customer_id(session)
         method = await self.flow.gateway.retrieve_payment_method(pm_id)
+        if isinstance(method, Refused):
+            raise method.error()
         attached_to = method.get("customer")
         if attached_to and attached_to != customer_id:
             raise NotFound("paymentMethodId: no such payment method", field="paymentMethodId")
@@ -78,18 +80,16 @@ class SavedCards:
     async def _attach(self, session: Session, pm_id: str, customer_id: str) -> dict[str, Any]:
         """Attach a card to the buyer's customer. A card Stripe declines at attach is a 402 and saved
         nowhere; a customer the configured Stripe account does not know is replaced first."""
-        try:
-            try:
-                return await self.flow.gateway.attach_payment_method(pm_id, customer_id)
-            except StripeRefused as refused:
-                if not refused.missing_customer:
-                    raise
-                return await self.flow.gateway.attach_payment_method(pm_id, await self.replace_customer(session, customer_id))
-        except CardDeclined as declined:
-            refused = PaymentRequired(f"Stripe: {declined.message}", field="paymentMethodId",
-                                      details={"declineCode": declined.decline_code})
-            refused.code = declined.code or refused.code  # the envelope's errCode: Stripe's code
-            raise refused from None
+        attached = await self.flow.gateway.attach_payment_method(pm_id, customer_id)
+        if isinstance(attached, Refused) and attached.missing_customer:
+            attached = await self.flow.gateway.attach_payment_method(pm_id, await self.replace_customer(session, customer_id))
+        match attached:
+            case Declined():
+                raise attached.error(field="paymentMethodId")
+            case Refused():
+                raise attached.error()
+            case method:
+                return method
 
     async def _saved_card_with_fingerprint(self, user: uuid.UUID, fingerprint: str | None) -> dict[str, Any] | None:
         """The buyer's usable saved card for the same physical card, if any (unusable ones stay listed beside it)."""
@@ -102,13 +102,13 @@ class SavedCards:
     async def attached_at_stripe(self, card: dict[str, Any]) -> bool:
         """Whether a saved card is still attached to its customer at Stripe (one retrieve): a card detached
         there, e.g. in Stripe's dashboard, can never be charged again."""
-        try:
-            method = await self.flow.gateway.retrieve_payment_method(card["paymentMethodId"])
-        except StripeRefused as refused:
-            if refused.missing_object:
+        match await self.flow.gateway.retrieve_payment_method(card["paymentMethodId"]):
+            case Refused(missing_object=True):
                 return False
-            raise
-        return method.get("customer") == card["customerId"]
+            case Refused() as refused:
+                raise refused.error()
+            case method:
+                return method.get("customer") == card["customerId"]
 
     async def mark_unusable(self, card: dict[str, Any], *, conn: AsyncConnection | None = None) -> None:
         """A saved card Stripe can no longer charge (detached there, or of another Stripe account): it stays
@@ -174,6 +174,8 @@ class SavedCards:
         and Stripe refuses to use it again once this payment has used it."""
         saved = await self.flow.methods.get_by_query({"paymentMethodId": pm_id}, include_inactive=True)
         method = await self.flow.gateway.retrieve_payment_method(pm_id) if saved is None else None
+        if isinstance(method, Refused):
+            raise method.error()
         if method is None or method.get("customer"):  # a saved card, anyone's: not with this authority
             raise NotFound("paymentMethodId: only a card entered on this page can pay here", field="paymentMethodId")
         if method.get("type") != "card" or not method.get("card"):

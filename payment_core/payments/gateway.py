@@ -1,20 +1,80 @@
 """Stripe, through the official SDK: the only module that talks to it.
 
-Every Stripe failure becomes one of orderpay's outcomes here, so callers deal with
-"declined" (`CardDeclined`), "refused, nothing happened" (`StripeRefused`), "conflict"
-and "outcome unknown" (`PaymentGatewayUnavailable`) — never SDK types.
+The calls whose failures a caller acts on answer in outcomes, never SDK types:
+
+- what Stripe made (`Intent` for create-and-confirm; the payment method for attach and retrieve);
+- `Declined`: the card was declined (with the intent Stripe made for it, if any);
+- `Refused`: Stripe refused the request outright (an `invalid_request_error`) and did nothing.
+
+"Outcome unknown" (Stripe unreachable or failing) is raised, as `PaymentGatewayUnavailable`:
+the caller keeps what it reserved for the call and recovers it later; a second request with the
+same idempotency key while the first is in flight is a `Conflict`. The other calls answer Stripe's
+object and raise a refusal as `StripeRefused` (400/404, nothing happened).
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import stripe
 
 from payment_core import metrics
-from payment_core.errors import BadInput, CardDeclined, Conflict, PaymentGatewayUnavailable, StripeRefused
+from payment_core.errors import BadInput, Conflict, PaymentGatewayUnavailable, PaymentRequired, StripeRefused
 
 log = logging.getLogger("orderpay.stripe")
+
+
+@dataclass(frozen=True)
+class Intent:
+    """Stripe made the payment intent; `data` is its state, to apply."""
+
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Declined:
+    """The card was declined; `intent` is the payment intent Stripe made for it, if any."""
+
+    message: str
+    code: str | None  # Stripe's error code: card_declined, incorrect_cvc, expired_card, ...
+    decline_code: str | None  # the bank's reason: generic_decline, insufficient_funds, ... or None
+    intent: dict[str, Any] | None
+
+    def error(self, *, field: str | None = None) -> PaymentRequired:
+        """As an error answer (402, Stripe's code as errCode): for a decline that ends the request."""
+        declined = PaymentRequired(f"Stripe: {self.message}", field=field, details={"declineCode": self.decline_code})
+        declined.code = self.code or declined.code
+        return declined
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Stripe refused the request outright (an `invalid_request_error`): it did nothing, so nothing
+    was charged and the caller may settle what it reserved for the call at once."""
+
+    message: str
+    stripe_code: str | None  # Stripe's error code: amount_too_small, resource_missing, ...
+    param: str | None  # the request parameter Stripe names
+    http_status: int
+
+    @property
+    def status(self) -> int:
+        """The status orderpay answers it with: 404 for a missing object, else 400."""
+        return 404 if self.http_status == 404 else 400
+
+    @property
+    def missing_customer(self) -> bool:
+        """"No such customer": the customer belongs to another Stripe account (keys switched, sandbox reset)."""
+        return self.stripe_code == "resource_missing" and self.param == "customer"
+
+    @property
+    def missing_object(self) -> bool:
+        return self.stripe_code == "resource_missing"
+
+    def error(self) -> StripeRefused:
+        """As an error answer (`status`, Stripe's code as errCode)."""
+        return StripeRefused(self.message, stripe_code=self.stripe_code, param=self.param, status=self.status)
 
 
 class StripeGateway:
@@ -40,13 +100,15 @@ class StripeGateway:
         customer = await self._call(self.client.v1.customers.create_async(params, {"idempotency_key": idempotency_key}))
         return customer["id"]
 
-    async def retrieve_payment_method(self, payment_method_id: str) -> dict[str, Any]:
-        return await self._call(self.client.v1.payment_methods.retrieve_async(payment_method_id))
+    async def retrieve_payment_method(self, payment_method_id: str) -> dict[str, Any] | Refused:
+        answer = await self._ask(self.client.v1.payment_methods.retrieve_async(payment_method_id))
+        if isinstance(answer, Declined):  # a retrieve declines no card
+            raise answer.error()
+        return answer
 
-    async def attach_payment_method(self, payment_method_id: str, customer_id: str) -> dict[str, Any]:
-        return await self._call(
-            self.client.v1.payment_methods.attach_async(payment_method_id, {"customer": customer_id})
-        )
+    async def attach_payment_method(self, payment_method_id: str, customer_id: str) -> dict[str, Any] | Declined | Refused:
+        """The payment method attached; or declined (Stripe checks the card when it is attached), or refused."""
+        return await self._ask(self.client.v1.payment_methods.attach_async(payment_method_id, {"customer": customer_id}))
 
     async def detach_payment_method(self, payment_method_id: str) -> None:
         try:
@@ -55,10 +117,12 @@ class StripeGateway:
             # Already detached (or deleted) on Stripe's side: the local copy is removed all the same.
             log.info("payment method was not attached", extra={"paymentMethodId": payment_method_id, "reason": exc.message})
 
-    async def create_and_confirm(self, params: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
-        return await self._call(
-            self.client.v1.payment_intents.create_async({**params, "confirm": True}, {"idempotency_key": idempotency_key})
-        )
+    async def create_and_confirm(self, params: dict[str, Any], *, idempotency_key: str) -> Intent | Declined | Refused:
+        """Create and confirm a payment intent in one call. Raises only when the outcome is unknown
+        (`PaymentGatewayUnavailable`) or the same key's call is still in flight (`Conflict`)."""
+        answer = await self._ask(self.client.v1.payment_intents.create_async(
+            {**params, "confirm": True}, {"idempotency_key": idempotency_key}))
+        return Intent(answer) if isinstance(answer, dict) else answer
 
     async def retrieve_intent(self, intent_id: str) -> dict[str, Any]:
         return await self._call(self.client.v1.payment_intents.retrieve_async(intent_id))
@@ -86,24 +150,32 @@ class StripeGateway:
         return await self._call(self.client.v1.payment_intents.cancel_async(intent_id))
 
     async def _call(self, awaitable: Any) -> dict[str, Any]:
+        """A call whose only useful answer is Stripe's object: a refusal or a decline is an error answer."""
+        answer = await self._ask(awaitable)
+        if isinstance(answer, (Declined, Refused)):
+            raise answer.error()
+        return answer
+
+    async def _ask(self, awaitable: Any) -> dict[str, Any] | Declined | Refused:
+        """One Stripe call: Stripe's object, `Declined` or `Refused`; raises when the outcome is unknown."""
         try:
             result = await metrics.stripe_call(_operation(awaitable), awaitable, outcome_of=lambda exc: type(exc).__name__)
         except stripe.CardError as exc:
             error = exc.error
             intent = getattr(error, "payment_intent", None) if error else None
-            raise CardDeclined(
+            return Declined(
                 message=exc.user_message or str(exc._message),
                 code=exc.code,
                 decline_code=getattr(error, "decline_code", None) if error else None,
                 intent=intent.to_dict() if intent is not None else None,
-            ) from None
+            )
         except stripe.IdempotencyError as exc:
             raise Conflict(f"the same payment is already being processed ({exc._message})") from None
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 409:
                 raise Conflict(f"the same payment is already being processed ({exc._message})") from None
-            raise StripeRefused(f"Stripe: {exc._message}", stripe_code=exc.code, param=exc.param,
-                                http_status=exc.http_status or 400) from None
+            return Refused(f"Stripe: {exc._message}", stripe_code=exc.code, param=exc.param,
+                           http_status=exc.http_status or 400)
         except (stripe.AuthenticationError, stripe.PermissionError) as exc:
             log.error("Stripe refused orderpay's API key", extra={"reason": exc._message})
             raise PaymentGatewayUnavailable("the payment provider refused our credentials; try again later") from None
