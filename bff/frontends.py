@@ -53,7 +53,8 @@ async def start_turn(hub: TurnHub, store: ChatStore, request: Request, session: 
                        field="messages")
     conversation_id = await conversation_of(store, session, chat_id)
     token = bearer_token(request.headers.get("authorization"))
-    return await hub.start(session, token, text, conversation_id, create=True)
+    # The AI SDK resumes by chat id, not event id: its turn must be in the database before `start`.
+    return await hub.start(session, token, text, conversation_id, create=True, commit_first=True)
 
 
 def compact(value: Any) -> str:

@@ -8,6 +8,14 @@ replica's memory, or from the database on any other. A turn nobody listens to
 is cancelled once `chat_resume_grace_seconds` have passed without a reconnect
 (a replica streaming it from the database marks it watched).
 
+A turn's `start` goes out before its first rows are committed (they are written with the turn's
+next batch, at most `WriteBehind.linger` later, or with its `done`): its turn id is a UUIDv7,
+which carries the turn's start time, so a replica asked about a turn it neither runs nor finds in
+the database (a resume with `Last-Event-ID`, a stop) waits for the rows while the turn is younger
+than `PENDING_SECONDS`, instead of answering that it does not exist. Where a client resumes by
+conversation rather than by event id (the AI SDK), no replica could know of the turn before the
+commit, so those turns wait for it before `start` (`commit_first`).
+
 A turn's owner can stop it (`stop`): at once when it runs here, else by marking
 it `stopping` in the database, which the replica running it looks for every
 `STOP_POLL_SECONDS`. A stopped turn ends with a `stopped` event and keeps its
@@ -17,6 +25,7 @@ native SSE events, the AI SDK UI message stream, AG-UI).
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -37,7 +46,7 @@ from bff.messages import Message, user
 from bff.payment_watch import PaymentWatch
 from bff.providers import Provider, ProviderError
 from bff.settings import ChatSettings
-from bff.storage import TERMINAL_EVENTS, ChatStore, utcnow
+from bff.storage import TERMINAL_EVENTS, ChatStore, TurnRow, utcnow
 
 log = logging.getLogger("orderpay.bff.turns")
 
@@ -45,6 +54,23 @@ POLL_SECONDS = 0.25  # how often a replica streaming a turn from the database lo
 WATCH_MARK_SECONDS = 1.0  # how often it tells the running replica that someone listens
 STOP_POLL_SECONDS = 0.5  # how often a replica looks for stop requests of its turns made on another
 STOP_WAIT_SECONDS = 5.0  # how long a stop request waits for the turn to end before answering
+# How long after its start a turn's first rows may still be uncommitted: the write-behind's linger,
+# its retries of a failed batch (about 6 s) and a margin. Another replica waits this long for them.
+PENDING_SECONDS = 15.0
+CLOCK_SKEW_SECONDS = 2.0  # how far ahead of this replica's clock another's may run
+
+
+def new_turn_id() -> uuid.UUID:
+    """A UUIDv7 (RFC 9562): the first 48 bits are the Unix time in milliseconds, the rest random."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # the RFC 4122 variant
+    return uuid.UUID(int=value)
+
+
+def turn_started(turn_id: uuid.UUID) -> float | None:
+    """When the turn started (Unix seconds), from its id; None for an id that does not carry it."""
+    return (turn_id.int >> 80) / 1000 if turn_id.version == 7 else None
 
 
 @dataclass(frozen=True)
@@ -150,9 +176,11 @@ class TurnHub:
                 group.cancel_scope.cancel()
 
     async def start(self, session: Session, token: str, text: str, conversation_id: uuid.UUID | None, *,
-                    create: bool = False) -> LiveTurn:
+                    create: bool = False, commit_first: bool = False) -> LiveTurn:
         """Start a turn of `session`'s user; its `start` event is there at once. With `create`, a
-        `conversation_id` that does not exist yet starts that conversation (the id a client chose)."""
+        `conversation_id` that does not exist yet starts that conversation (the id a client chose).
+        With `commit_first`, `start` waits for the turn's rows to be committed, for clients that
+        resume by conversation, not by event id (see the module docstring)."""
         if self._group is None:
             raise RuntimeError("TurnHub.running() is not entered")
         if conversation_id in self._starting:  # the same conversation's start, a moment ago, not yet live
@@ -160,12 +188,12 @@ class TurnHub:
         if conversation_id is not None:
             self._starting.add(conversation_id)
         try:
-            return await self._start(session, token, text, conversation_id, create)
+            return await self._start(session, token, text, conversation_id, create, commit_first)
         finally:
             self._starting.discard(conversation_id)
 
     async def _start(self, session: Session, token: str, text: str, conversation_id: uuid.UUID | None,
-                     create: bool) -> LiveTurn:
+                     create: bool, commit_first: bool) -> LiveTurn:
         assert self._group is not None
         user_id = uuid.UUID(session.user_id)
         history: list[Message] = []
@@ -181,12 +209,12 @@ class TurnHub:
             if not new:
                 history = await self.store.messages(conversation_id, last=self.chat.chat_history_messages)
         conversation_id = conversation_id or uuid.uuid4()
-        turn = LiveTurn(uuid.uuid4(), conversation_id, user_id, self.provider.name, self.store)
+        turn = LiveTurn(new_turn_id(), conversation_id, user_id, self.provider.name, self.store)
         message = user(text)
         self.store.begin_turn(turn_id=turn.id, conversation_id=conversation_id, user_id=user_id,
                               provider=self.provider.name, user_message=message, new_conversation=new)
-        # Committed before `start` goes out: a client that has an event id can resume on any replica.
-        await self.store.writer.sync()
+        if commit_first:
+            await self.store.writer.sync()
         metrics.chat_turn_started()
         turn.emit("start", {"conversationId": str(conversation_id), "provider": self.provider.name})
         self.live[turn.id] = turn
@@ -305,12 +333,24 @@ class TurnHub:
             return self.follow(turn, after)
         if turn is not None:
             return None
-        row = await self.store.turn(turn_id)
+        row = await self._stored_turn(turn_id)
         if row is None or row.user_id != user_id:
             return None
         if row.status not in ("running", "stopping") and not await self.store.events_after(turn_id, after):
             return None
         return self._tail(turn_id, after, row.started_at)
+
+    async def _stored_turn(self, turn_id: uuid.UUID) -> TurnRow | None:
+        """The turn's row. A turn that started moments ago on another replica may not have its rows
+        committed yet: while its id says it is younger than `PENDING_SECONDS`, wait for them."""
+        row = await self.store.turn(turn_id)
+        started = turn_started(turn_id)
+        if started is None:
+            return row
+        while row is None and started - CLOCK_SKEW_SECONDS < time.time() < started + PENDING_SECONDS:
+            await anyio.sleep(POLL_SECONDS)
+            row = await self.store.turn(turn_id)
+        return row
 
     async def active(self, session: Session, conversation_id: uuid.UUID
                      ) -> tuple[uuid.UUID, AsyncIterator[list[ChatEvent]]] | None:
@@ -339,7 +379,7 @@ class TurnHub:
                 while not turn.finished:
                     await turn.next_events(len(turn.events) - 1)
             return turn.status if turn.finished else "stopping"
-        row = await self.store.turn(turn_id)
+        row = await self._stored_turn(turn_id)
         if row is None or row.user_id != user_id:
             raise NotFound("Turn not found")
         if row.status != "running" and row.status != "stopping":
