@@ -118,6 +118,7 @@ def create_server(settings: Settings | None = None, *, chat: ChatSettings | None
     runtime = app.state.runtime
     mcp_app = create_mcp_app(runtime, allowed_origins=runtime.settings.mcp_allowed_origins)
     route_mcp(app, mcp_app)
+    app.state.mcp = mcp_app
     # The chat backend reaches this process's MCP server directly, not over loopback HTTP.
     chat_running = add_chat_backend(app, runtime, chat or ChatSettings(), own_mcp=InProcessServer(mcp_app))
     app.include_router(web_router(runtime))

@@ -18,8 +18,8 @@ import pytest
 from orderpay import create_rest_server
 from payment_core.settings import Settings
 from payment_core.spec import BUNDLED_APPS
-from tests.support import (AppFactory, LiveServer, drop_app_tables, drop_postgres, postgres_problem, run_async,
-                           session_postgres_url, unavailable)
+from tests.support import (AppFactory, InProcessApp, LiveServer, drop_app_tables, drop_postgres, postgres_problem,
+                           run_async, session_postgres_url, unavailable)
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -76,9 +76,11 @@ def app_name(request: pytest.FixtureRequest) -> str:
 
 
 def start_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,
-                 app: str, *, factory: AppFactory = create_rest_server, **overrides: object) -> Iterator[LiveServer]:
+                 app: str, *, factory: AppFactory = create_rest_server, reached: type[LiveServer] | type[InProcessApp] = LiveServer,
+                 **overrides: object) -> Iterator[Any]:
+    """`factory`'s app on `backend`, `reached` over real HTTP (`LiveServer`) or in process (`InProcessApp`)."""
     settings = make_settings(request, backend, app, tmp_path_factory.mktemp(f"{Path(app).stem}-{backend}"), **overrides)
-    server = LiveServer.start(settings, factory)
+    server = reached.start(settings, factory)
     try:
         yield server
     finally:

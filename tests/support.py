@@ -1,4 +1,6 @@
-"""Test helpers: a real orderpay server on a free loopback port, and PostgreSQL set-up."""
+"""Test helpers: orderpay as the composition root builds it — served on a free loopback port
+(`LiveServer`, real HTTP) or reached in process (`InProcessApp` through Starlette's test client,
+`RunningApp` in the test's own event loop) — and PostgreSQL set-up."""
 from __future__ import annotations
 
 import asyncio
@@ -7,16 +9,19 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 import httpx
+import httpx2
 import pytest
 import uvicorn
 from sqlalchemy.engine import make_url
+from starlette.testclient import TestClient
 
-from orderpay import build_runtime, create_rest_server
+from orderpay import build_runtime, create_rest_server, create_server
 from payment_core.identity import Session, find_demo_user
 from payment_core.runtime import Runtime
 from payment_core.sandbox import SandboxConfig
@@ -122,9 +127,40 @@ async def drop_app_tables(settings: Settings) -> None:
         await runtime.close()
 
 
+class ComposedApp:
+    """What every way of reaching orderpay in a test shares: the app the composition root built
+    (`orderpay.create_rest_server` or `create_server`) and its settings."""
+
+    settings: Settings
+    app: Any
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.app.state.runtime
+
+    @property
+    def sandbox(self) -> SandboxConfig | None:
+        """The config of the sandbox served at /stripe-sandbox when it plays Stripe (tests may shrink its delays)."""
+        return self.app.state.sandbox
+
+    def token(self, username: str, **kwargs: Any) -> str:
+        user = find_demo_user(username)
+        assert user is not None and self.runtime.issuer is not None
+        return self.runtime.issuer.issue(user, **kwargs)
+
+    def session(self, username: str) -> Session:
+        return self.runtime.verifier.verify(self.token(username))
+
+    def headers(self, username: str | None, headers: dict[str, str] | None = None) -> dict[str, str]:
+        """`username`'s bearer token (none without one), then `headers`."""
+        return {**({"Authorization": f"Bearer {self.token(username)}"} if username else {}), **(headers or {})}
+
+
 @dataclass
-class LiveServer:
-    """orderpay served by uvicorn in a background thread, reached over real HTTP."""
+class LiveServer(ComposedApp):
+    """orderpay served by uvicorn in a background thread, reached over real HTTP: for tests of the
+    transport, SSE, browsers, other processes, and of anything that calls Stripe (the gateway reaches
+    the embedded sandbox, and the sandbox the webhook routes, over HTTP at the public URL)."""
 
     settings: Settings
     factory: AppFactory
@@ -147,23 +183,55 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=15)
 
-    @property
-    def runtime(self) -> Runtime:
-        return self.app.state.runtime
+    def client(self, username: str | None = None, *, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, headers=self.headers(username, headers), timeout=30, **kwargs)
 
-    @property
-    def sandbox(self) -> SandboxConfig | None:
-        """The config of the sandbox served at /stripe-sandbox when it plays Stripe (tests may shrink its delays)."""
-        return self.app.state.sandbox
 
-    def token(self, username: str, **kwargs: Any) -> str:
-        user = find_demo_user(username)
-        assert user is not None and self.runtime.issuer is not None
-        return self.runtime.issuer.issue(user, **kwargs)
+@dataclass
+class InProcessApp(ComposedApp):
+    """orderpay built as for `LiveServer`, its lifespan running in Starlette's test client: each request
+    goes through the whole ASGI app, middleware included, in process and without a socket. For sync
+    tests whose subject is not the transport and that make no Stripe call. The public URL names a
+    free port where nothing listens, so a stray outbound call fails rather than reaching a stranger."""
 
-    def client(self, username: str | None = None, **kwargs: Any) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.token(username)}"} if username else {}
-        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30, **kwargs)
+    settings: Settings
+    app: Any
+    test_client: TestClient
+    base_url: str
 
-    def session(self, username: str) -> Session:
-        return self.runtime.verifier.verify(self.token(username))
+    @classmethod
+    def start(cls, settings: Settings, factory: AppFactory = create_rest_server) -> InProcessApp:
+        settings = settings.model_copy(update={"port": free_port()})
+        app = factory(settings)
+        base_url = settings.resolved_public_url()
+        # From loopback, as a local client reaches `LiveServer` (loopback-only routes such as /metrics answer).
+        test_client = TestClient(app, base_url=base_url, client=("127.0.0.1", 50000), follow_redirects=False)
+        test_client.__enter__()  # the app's lifespan, in the test client's event loop thread
+        return cls(settings, app, test_client, base_url)
+
+    def stop(self) -> None:
+        self.test_client.__exit__(None, None, None)
+
+    def client(self, username: str | None = None, *, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx2.Client:
+        """A client of its own (headers, cookies) whose requests run in the app's event loop, through
+        the test client's transport (Starlette's test client is built on httpx2, httpx's successor)."""
+        return httpx2.Client(base_url=self.base_url, headers=self.headers(username, headers),
+                             transport=self.test_client._transport, **kwargs)  # pyright: ignore[reportPrivateUsage]
+
+
+@dataclass
+class RunningApp(ComposedApp):
+    """orderpay built as for `LiveServer`, its lifespan entered in the test's own event loop and never
+    served on a port: async tests reach it in process (the MCP SDK's in-memory client through
+    `mcp_server.inproc`). For tests whose subject is not the transport and that make no Stripe call."""
+
+    settings: Settings
+    app: Any
+
+    @classmethod
+    @asynccontextmanager
+    async def start(cls, settings: Settings, factory: AppFactory = create_server) -> AsyncIterator[RunningApp]:
+        settings = settings.model_copy(update={"port": free_port()})
+        app = factory(settings)
+        async with app.router.lifespan_context(app):
+            yield cls(settings, app)

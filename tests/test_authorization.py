@@ -1,5 +1,6 @@
 """Every route requires a valid token, and a user reaches only their own records:
-someone else's record answers exactly as a missing one does. superAdmin sees all."""
+someone else's record answers exactly as a missing one does. superAdmin sees all.
+In process (the REST app as the composition root builds it): no transport is under test."""
 from __future__ import annotations
 
 import time
@@ -7,13 +8,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 
 from payment_core.identity import DevTokenIssuer, find_demo_user, load_or_create_signing_key
 from tests.conftest import start_server
-from tests.support import LiveServer
+from tests.support import InProcessApp
 
 RESERVATIONS = "/bookingmanagement-api/v1/reservations"
 BODY = {"listingId": str(uuid.uuid4()), "checkIn": "2027-03-01T15:00:00Z", "checkOut": "2027-03-04T11:00:00Z",
@@ -21,12 +21,12 @@ BODY = {"listingId": str(uuid.uuid4()), "checkIn": "2027-03-01T15:00:00Z", "chec
 
 
 @pytest.fixture(scope="module")
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[LiveServer]:
-    yield from start_server(request, tmp_path_factory, backend, "airbnb", demo_data=False)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[InProcessApp]:
+    yield from start_server(request, tmp_path_factory, backend, "airbnb", demo_data=False, reached=InProcessApp)
 
 
 @pytest.fixture(scope="module")
-def alices_reservation(server: LiveServer) -> dict[str, Any]:
+def alices_reservation(server: InProcessApp) -> dict[str, Any]:
     with server.client("alice") as alice:
         return alice.post(RESERVATIONS, json=BODY).json()["reservation"]
 
@@ -37,7 +37,7 @@ def routes(record_id: str) -> list[tuple[str, str, dict[str, Any] | None]]:
             ("PATCH", item, {"guestCount": 2}), ("DELETE", item, None), ("GET", "/auth/me", None)]
 
 
-def forged_tokens(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def forged_tokens(server: InProcessApp, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     alice = find_demo_user("alice")
     assert alice is not None
     settings = server.settings
@@ -62,11 +62,11 @@ def forged_tokens(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.mark.parametrize("case", ["missing", "not bearer", "garbage", "bad signature", "tampered", "expired",
                                   "wrong issuer", "wrong audience"])
-def test_a_bad_or_missing_token_is_a_401_on_every_route(server: LiveServer, alices_reservation: dict[str, Any],
+def test_a_bad_or_missing_token_is_a_401_on_every_route(server: InProcessApp, alices_reservation: dict[str, Any],
                                                           tmp_path_factory: pytest.TempPathFactory, case: str) -> None:
     authorization = forged_tokens(server, tmp_path_factory)[case]
     headers = {"Authorization": authorization} if authorization else {}
-    with httpx.Client(base_url=server.base_url, headers=headers) as client:
+    with server.client(headers=headers) as client:
         for method, path, body in routes(alices_reservation["id"]):
             response = client.request(method, path, json=body)
             assert response.status_code == 401, (case, method, path, response.text)
@@ -76,7 +76,7 @@ def test_a_bad_or_missing_token_is_a_401_on_every_route(server: LiveServer, alic
         assert alice.get(f"{RESERVATIONS}/{alices_reservation['id']}").json()["reservation"]["recordVersion"] == 1
 
 
-def test_another_user_cannot_tell_alices_reservation_exists(server: LiveServer, alices_reservation: dict[str, Any]) -> None:
+def test_another_user_cannot_tell_alices_reservation_exists(server: InProcessApp, alices_reservation: dict[str, Any]) -> None:
     item = f"{RESERVATIONS}/{alices_reservation['id']}"
     missing = f"{RESERVATIONS}/{uuid.uuid4()}"
     with server.client("bob") as bob:
@@ -90,7 +90,7 @@ def test_another_user_cannot_tell_alices_reservation_exists(server: LiveServer, 
         assert alice.get(item).json()["reservation"]["recordVersion"] == 1
 
 
-def test_the_owner_and_super_admin_reach_the_reservation(server: LiveServer) -> None:
+def test_the_owner_and_super_admin_reach_the_reservation(server: InProcessApp) -> None:
     with server.client("alice") as alice, server.client("admin") as admin:
         record = alice.post(RESERVATIONS, json=BODY).json()["reservation"]
         item = f"{RESERVATIONS}/{record['id']}"
@@ -102,15 +102,15 @@ def test_the_owner_and_super_admin_reach_the_reservation(server: LiveServer) -> 
         assert alice.get(item).status_code == 404
 
 
-def test_a_super_admin_may_create_for_a_user(server: LiveServer) -> None:
+def test_a_super_admin_may_create_for_a_user(server: InProcessApp) -> None:
     alice_id = server.session("alice").user_id
     with server.client("admin") as admin, server.client("alice") as alice:
         record = admin.post(RESERVATIONS, json={**BODY, "guestId": alice_id}).json()["reservation"]
         assert alice.get(f"{RESERVATIONS}/{record['id']}").status_code == 200
 
 
-def test_sign_in_with_a_demo_password(server: LiveServer) -> None:
-    with httpx.Client(base_url=server.base_url) as client:
+def test_sign_in_with_a_demo_password(server: InProcessApp) -> None:
+    with server.client() as client:
         assert client.post("/auth/login", json={"username": "alice", "password": "wrong"}).status_code == 401
         assert client.post("/auth/login", json={"username": "alice"}).status_code == 400
         signed_in = client.post("/auth/login", json={"username": "alice", "password": "alice-pass"})

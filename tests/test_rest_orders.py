@@ -1,5 +1,6 @@
-"""A buyer's app talks to its order objects over REST with the seeds' envelopes,
-on SQLite and on PostgreSQL."""
+"""A buyer's app talks to its order objects over REST with the seeds' envelopes, on SQLite and on
+PostgreSQL. In process (the REST app as the composition root builds it, middleware included):
+the HTTP transport is not under test here (tests/test_limits.py streams bodies over a socket)."""
 from __future__ import annotations
 
 import uuid
@@ -11,7 +12,7 @@ import pytest
 
 from payment_core.spec import load_app
 from tests.conftest import start_server
-from tests.support import LiveServer
+from tests.support import InProcessApp
 
 ENVELOPE_KEYS = {"status", "statusCode", "elapsedMs", "ssoTime", "source", "cacheKey", "userId", "sessionId",
                  "requestId", "dataName", "method", "action", "appVersion", "rowCount"}
@@ -20,8 +21,8 @@ SYSTEM_KEYS = {"id", "_owner", "isActive", "recordVersion", "createdAt", "update
 
 @pytest.fixture(scope="module")
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,
-           app_name: str) -> Iterator[LiveServer]:
-    yield from start_server(request, tmp_path_factory, backend, app_name, demo_data=False)
+           app_name: str) -> Iterator[InProcessApp]:
+    yield from start_server(request, tmp_path_factory, backend, app_name, demo_data=False, reached=InProcessApp)
 
 
 def order_info(app_name: str) -> tuple[str, str, str, dict[str, Any]]:
@@ -31,7 +32,7 @@ def order_info(app_name: str) -> tuple[str, str, str, dict[str, Any]]:
     return service.route_prefix, obj.name, obj.plural.lower(), dict(obj.demoRecords[0].values)
 
 
-def test_buyer_creates_reads_lists_updates_and_deletes_an_order(server: LiveServer, app_name: str) -> None:
+def test_buyer_creates_reads_lists_updates_and_deletes_an_order(server: InProcessApp, app_name: str) -> None:
     prefix, name, plural, body = order_info(app_name)
     app = load_app(app_name)
     _, obj = app.spec.order_objects()[0]
@@ -71,7 +72,7 @@ def test_buyer_creates_reads_lists_updates_and_deletes_an_order(server: LiveServ
         assert new_status  # every order status enum has values
 
 
-def test_route_literals_match_in_any_case(server: LiveServer, app_name: str) -> None:
+def test_route_literals_match_in_any_case(server: InProcessApp, app_name: str) -> None:
     prefix, name, plural, body = order_info(app_name)
     with server.client("alice") as alice:
         order_id = alice.post(f"{prefix}/v1/{plural}", json=body).json()[name]["id"]
@@ -80,8 +81,9 @@ def test_route_literals_match_in_any_case(server: LiveServer, app_name: str) -> 
 
 
 @pytest.fixture(scope="module")
-def airbnb(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[LiveServer]:
-    yield from start_server(request, tmp_path_factory, backend, "airbnb", demo_data=False, max_body_bytes=4096)
+def airbnb(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[InProcessApp]:
+    yield from start_server(request, tmp_path_factory, backend, "airbnb", demo_data=False, max_body_bytes=4096,
+                            reached=InProcessApp)
 
 
 RESERVATIONS = "/bookingmanagement-api/v1/reservations"
@@ -101,7 +103,7 @@ def err(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-def test_list_pages_filters_and_sorts(airbnb: LiveServer) -> None:
+def test_list_pages_filters_and_sorts(airbnb: InProcessApp) -> None:
     with airbnb.client("carol") as carol:
         listing = str(uuid.uuid4())
         for price in (10, 30, 20):
@@ -140,7 +142,7 @@ def test_list_pages_filters_and_sorts(airbnb: LiveServer) -> None:
         (reservation(totalPrice=None), "totalPrice"),
     ],
 )
-def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(airbnb: LiveServer, body: dict[str, Any], field: str) -> None:
+def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(airbnb: InProcessApp, body: dict[str, Any], field: str) -> None:
     with airbnb.client("bob") as bob:
         before = bob.get(RESERVATIONS).json()["paging"]["totalRowCount"]
         problem = err(bob.post(RESERVATIONS, json=body), 400)
@@ -155,12 +157,12 @@ VERY_NESTED = b'{"bookingPoliciesSnapshot": ' + b"[" * 2000 + b"]" * 2000 + b"}"
 @pytest.mark.parametrize("raw", [b"{", b"[]", b"", b"null", b"\xff\xfe", b'"text"', b'{"totalPrice": NaN}',
                                  b'{"iCalImportSource": "a\\u0000b"}', b'{"bookingPoliciesSnapshot": {"k\\u0000": 1}}',
                                  NESTED, VERY_NESTED])
-def test_a_body_that_is_not_a_json_object_is_a_400(airbnb: LiveServer, raw: bytes) -> None:
+def test_a_body_that_is_not_a_json_object_is_a_400(airbnb: InProcessApp, raw: bytes) -> None:
     with airbnb.client("bob") as bob:
         err(bob.post(RESERVATIONS, content=raw, headers={"content-type": "application/json"}), 400)
 
 
-def test_an_oversized_body_is_a_413(airbnb: LiveServer) -> None:
+def test_an_oversized_body_is_a_413(airbnb: InProcessApp) -> None:
     with airbnb.client("bob") as bob:
         problem = err(bob.post(RESERVATIONS, json=reservation(iCalImportSource="x" * 10_000)), 413)
         assert "4096" in problem["message"]
@@ -174,7 +176,7 @@ def test_an_oversized_body_is_a_413(airbnb: LiveServer) -> None:
         err(bob.post(RESERVATIONS, content=chunks(), headers={"content-type": "application/json"}), 413)
 
 
-def test_unknown_and_malformed_ids(airbnb: LiveServer) -> None:
+def test_unknown_and_malformed_ids(airbnb: InProcessApp) -> None:
     with airbnb.client("bob") as bob:
         assert err(bob.get(f"{RESERVATIONS}/{uuid.uuid4()}"), 404)["message"] == "Record not found"
         assert "reservationId" in err(bob.get(f"{RESERVATIONS}/not-a-uuid"), 400)["message"]
@@ -183,7 +185,7 @@ def test_unknown_and_malformed_ids(airbnb: LiveServer) -> None:
         err(bob.get("/bookingmanagement-api/v1/nothing-here"), 404)
 
 
-def test_a_stale_record_version_is_a_409(airbnb: LiveServer) -> None:
+def test_a_stale_record_version_is_a_409(airbnb: InProcessApp) -> None:
     with airbnb.client("bob") as bob:
         record = bob.post(RESERVATIONS, json=reservation()).json()["reservation"]
         url = f"{RESERVATIONS}/{record['id']}"
@@ -192,7 +194,7 @@ def test_a_stale_record_version_is_a_409(airbnb: LiveServer) -> None:
         assert bob.get(url).json()["reservation"]["guestCount"] == 3
 
 
-def test_the_owner_property_cannot_name_someone_else(airbnb: LiveServer) -> None:
+def test_the_owner_property_cannot_name_someone_else(airbnb: InProcessApp) -> None:
     with airbnb.client("bob") as bob:
         alice_id = airbnb.session("alice").user_id
         err(bob.post(RESERVATIONS, json=reservation(guestId=alice_id)), 403)
@@ -200,7 +202,7 @@ def test_the_owner_property_cannot_name_someone_else(airbnb: LiveServer) -> None
         err(bob.patch(f"{RESERVATIONS}/{mine['id']}", json={"guestId": alice_id}), 403)
 
 
-def test_required_fields_cannot_be_nulled(airbnb: LiveServer) -> None:
+def test_required_fields_cannot_be_nulled(airbnb: InProcessApp) -> None:
     with airbnb.client("bob") as bob:
         mine = bob.post(RESERVATIONS, json=reservation()).json()["reservation"]
         err(bob.patch(f"{RESERVATIONS}/{mine['id']}", json={"totalPrice": None}), 400)

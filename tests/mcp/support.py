@@ -1,5 +1,7 @@
 """An MCP client for tests, and what the MCP tests share. The servers they talk to are the
-production composition (`orderpay.create_server`), `/mcp` and its settings included."""
+production composition (`orderpay.create_server`), `/mcp` and its settings included: over
+streamable HTTP for a `LiveServer`, in memory (`mcp_server.inproc`, as the chat backend reaches
+it) for a `RunningApp`."""
 from __future__ import annotations
 
 import json
@@ -10,16 +12,26 @@ from typing import Any
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, DiscoverResult
 
+from mcp_server.inproc import InProcessServer
 from payment_core.spec import DataObjectSpec, load_app
-from tests.support import LiveServer
+from tests.support import LiveServer, RunningApp
 
 
 @asynccontextmanager
-async def mcp_client(server: LiveServer, username: str | None, *, mode: str = "auto",
+async def mcp_client(server: LiveServer | RunningApp, username: str | None, *, mode: str = "auto",
                      headers: dict[str, str] | None = None) -> AsyncIterator[Client]:
-    """The official MCP client on the server's `/mcp`, with `username`'s bearer token."""
+    """The official MCP client acting for `username`'s bearer token: on a live server's `/mcp`, or
+    in memory on a running app's MCP server, each request authenticated as `/mcp` does it."""
+    if isinstance(server, RunningApp):
+        assert username is not None and headers is None and mode == "auto", "for HTTP's options, use a LiveServer"
+        # A refused token fails the call itself (an MCPError), as a 401 does over HTTP.
+        async with InProcessServer(server.app.state.mcp).client(server.token(username), on_refused=lambda: None) as client:
+            # Asked of the server, as mode="auto" does over HTTP (in-process clients assume them).
+            client.session.adopt(DiscoverResult.model_validate(await client.session.send_discover(client.protocol_version)))
+            yield client
+        return
     sent = dict(headers or {})
     if username is not None:
         sent["Authorization"] = f"Bearer {server.token(username)}"

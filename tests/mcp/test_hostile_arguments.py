@@ -1,5 +1,6 @@
 """Malformed and hostile tool arguments: each is refused with a plain `field: problem` tool
-error, and none of them writes anything (SQLite and PostgreSQL)."""
+error, and none of them writes anything (SQLite and PostgreSQL; the MCP client in memory on the
+production composition: the arguments, not the transport, are under test)."""
 from __future__ import annotations
 
 import uuid
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.mcp.support import data_of, error_of, mcp_client
-from tests.support import LiveServer
+from tests.support import RunningApp
 
 pytestmark = pytest.mark.anyio
 
@@ -63,8 +64,8 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-async def test_bad_arguments_get_plain_tool_errors_and_write_nothing(server: LiveServer) -> None:
-    async with mcp_client(server, "alice") as alice:
+async def test_bad_arguments_get_plain_tool_errors_and_write_nothing(system: RunningApp) -> None:
+    async with mcp_client(system, "alice") as alice:
         before = data_of(await alice.call_tool("listReservations", {}))["paging"]["totalRowCount"]
         for tool, arguments, message in CASES:
             assert error_of(await alice.call_tool(tool, arguments)) == f"Error executing tool {tool}: {message}"
@@ -72,8 +73,8 @@ async def test_bad_arguments_get_plain_tool_errors_and_write_nothing(server: Liv
     assert after == before
 
 
-async def test_unknown_ids_and_tools_are_plain_errors(server: LiveServer) -> None:
-    async with mcp_client(server, "alice") as alice:
+async def test_unknown_ids_and_tools_are_plain_errors(system: RunningApp) -> None:
+    async with mcp_client(system, "alice") as alice:
         missing = await alice.call_tool("getReservation", {"reservationId": str(uuid.uuid4())})
         assert error_of(missing) == "Error executing tool getReservation: Record not found"
         unpayable = await alice.call_tool("initiatePayment", {"orderId": str(uuid.uuid4())})

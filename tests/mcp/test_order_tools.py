@@ -1,6 +1,7 @@
-"""The order tools of every bundled app, through the official MCP client over streamable HTTP,
-on SQLite and PostgreSQL: their schemas and annotations, what they return, and that one
-user reaches nothing of another's."""
+"""The order tools of every bundled app, through the official MCP client in memory on the
+production composition (the transport is tests/mcp/test_transport.py's), on SQLite and
+PostgreSQL: their schemas and annotations, what they return, and that one user reaches nothing
+of another's."""
 from __future__ import annotations
 
 import uuid
@@ -14,15 +15,15 @@ from payment_core.settings import Settings
 from payment_core.spec import resolve_spec_path
 from mcp_server.server import tool_specs
 from tests.mcp.support import create_values, data_of, error_of, mcp_client, order_object, text_of, tool_names
-from tests.support import LiveServer
+from tests.support import RunningApp
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_tools_are_listed_with_schemas_annotations_and_the_payment_card(server: LiveServer, app_name: str) -> None:
+async def test_tools_are_listed_with_schemas_annotations_and_the_payment_card(system: RunningApp, app_name: str) -> None:
     obj = order_object(app_name)
     list_name, get_name, create_name = tool_names(obj)
-    async with mcp_client(server, "alice") as client:
+    async with mcp_client(system, "alice") as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert "io.modelcontextprotocol/ui" in (client.server_capabilities.extensions or {})
 
@@ -66,12 +67,12 @@ async def test_tools_are_listed_with_schemas_annotations_and_the_payment_card(se
     assert tools["initiatePayment"].input_schema["properties"]["orderType"]["enum"] == [obj.name]
 
 
-async def test_a_buyer_creates_lists_filters_and_gets_orders(server: LiveServer, app_name: str) -> None:
+async def test_a_buyer_creates_lists_filters_and_gets_orders(system: RunningApp, app_name: str) -> None:
     obj = order_object(app_name)
     list_name, get_name, create_name = tool_names(obj)
-    alice_id = server.session("alice").user_id
+    alice_id = system.session("alice").user_id
     values = create_values(obj)
-    async with mcp_client(server, "alice") as alice:
+    async with mcp_client(system, "alice") as alice:
         result = await alice.call_tool(create_name, values)
         created = data_of(result)[obj.name]
         assert created["id"] in text_of(result)
@@ -102,15 +103,15 @@ async def test_a_buyer_creates_lists_filters_and_gets_orders(server: LiveServer,
         assert created["id"] not in {row["id"] for row in others[obj.plural]}
 
 
-async def test_another_user_gets_nothing_of_alices_through_any_tool(server: LiveServer, app_name: str) -> None:
+async def test_another_user_gets_nothing_of_alices_through_any_tool(system: RunningApp, app_name: str) -> None:
     obj = order_object(app_name)
     list_name, get_name, create_name = tool_names(obj)
-    alice_id = server.session("alice").user_id
-    async with mcp_client(server, "alice") as alice:
+    alice_id = system.session("alice").user_id
+    async with mcp_client(system, "alice") as alice:
         alices = data_of(await alice.call_tool(create_name, create_values(obj)))[obj.name]
 
     unknown = str(uuid.uuid4())
-    async with mcp_client(server, "bob") as bob:
+    async with mcp_client(system, "bob") as bob:
         bobs = data_of(await bob.call_tool(create_name, create_values(obj, 2)))[obj.name]
         answers = [await bob.call_tool(list_name, {}),
                    await bob.call_tool(list_name, {obj.owner_property: alice_id}),

@@ -1,7 +1,7 @@
 """The seed-004 data-access functions that custom code (edge functions, scripts) reaches as
 `runtime.payments.customers` and the like, and orderpay's own code does not call: bulk create,
 stats, id lists, updates by id list and deletes by query — each against a real database, with
-its dbevents in the outbox (docs/payments.md, "Data-access functions").
+its dbevents in the outbox (docs/payments.md, "Data-access functions"), on SQLite and PostgreSQL.
 
 In process, with the production runtime (`orderpay.build_runtime`): no HTTP is under test here."""
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from orderpay import build_runtime
 from payment_core.errors import BadInput
 from payment_core.runtime import Runtime
-from payment_core.settings import Settings
+from tests.conftest import make_settings
 
 
 def customer(n: int) -> dict[str, Any]:
@@ -78,8 +78,8 @@ async def story(runtime: Runtime) -> None:
     assert await customers.delete_by_query({"platform": "stripe-connect"}) == 0  # already deleted: nothing again
 
 
-def test_the_data_access_functions_custom_code_uses(tmp_path: Path) -> None:
-    runtime = build_runtime(Settings(app="store", data_dir=tmp_path, demo_data=False))
+def test_the_data_access_functions_custom_code_uses(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> None:
+    runtime = build_runtime(make_settings(request, backend, "store", tmp_path, demo_data=False))
 
     async def run() -> None:
         try:
