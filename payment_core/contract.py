@@ -7,7 +7,8 @@ chat API (`bff.chat_api`) all build their bodies here, so a change to the contra
   `rowCount` and the data under its name (`ok_envelope`), or a bare acknowledgement (`ok_body`);
 - the error body: `{result: "ERR", status, message, date}` plus `errCode`, `requestId` and any
   extra members a failure carries, e.g. a stale quote's `currentQuote` (`error_body`);
-- `paymentResult`, the payment's state inside a 200 (`payment_result`);
+- `paymentResult`, the payment's state inside a 200 (`payment_result`), and the intent metadata it
+  shows (`intent_metadata`);
 - the payment-error object, a declined or refused payment inside `paymentResult` (`payment_error`).
 
 Framework-free: it shapes dicts, the adapters send them.
@@ -125,6 +126,16 @@ def payment_result(record: dict[str, Any] | None, intent: dict[str, Any] | None,
         "metadata": (intent or {}).get("metadata"),
         "paymentUserParams": user_params,
     }
+
+
+def intent_metadata(service_name: str, object_name: str, order_id: str, checkout_name: str) -> dict[str, str]:
+    """The metadata the seeds give a PaymentIntent, which `paymentResult.metadata` shows (seed 002's
+    checkout parameters): `order` tags the service and object (`OrderManagement-Order-order`),
+    `orderId` is the spec's `orderId` script (the order's own id), `checkoutName` the spec's `orderName`."""
+    def tag(name: str) -> str:
+        return name[:1].upper() + name[1:]
+
+    return {"order": f"{tag(service_name)}-{tag(object_name)}-order", "orderId": order_id, "checkoutName": checkout_name}
 
 
 def payment_error(status: int, stripe_message: str, *, code: str, decline_code: str | None = None,

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from payment_core.contract import payment_error
+from payment_core.contract import intent_metadata, payment_error
 from payment_core.errors import BadInput, Conflict, NotFound
 from payment_core.events import write_event
 from payment_core.identity import Session
@@ -79,9 +79,10 @@ class Attempts:
             "payment_method": method["paymentMethodId"], "description": summary.description[:1000],
             "payment_method_types": ["card"],
             "metadata": {
-                "orderpayApp": self.flow.app.codename, "orderpayObject": payments.name, "orderId": summary.order_id,
-                "orderpayAttempt": str(record["attempt"]), "checkoutName": payments.store.obj.order.orderName,
-                "order": f"{payments.service_name}-{payments.name}-order",
+                **intent_metadata(payments.service_name, payments.name, summary.order_id, payments.store.obj.order.orderName),
+                # orderpay's own: which attempt of which app made it (resolve_attempt finds a lost answer by them)
+                "orderpayApp": self.flow.app.codename, "orderpayObject": payments.name,
+                "orderpayAttempt": str(record["attempt"]),
             },
         }
         if user_params.get("return_url"):

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from payment_core.spec import BUNDLED_APPS
+from payment_core.spec import BUNDLED_APPS, load_app
 from tests.payments.helpers import (
     DECLINED,
     ENVELOPE_KEYS,
@@ -111,6 +111,14 @@ def test_buyer_pays_an_order_with_a_saved_card(server: LiveServer, app: OrderApp
     assert intent.status == "succeeded" and intent.amount_received == round(app.amount * 100)
     assert (intent.currency, intent.customer, intent.payment_method) == (
         app.currency.lower(), card["customerId"], card["paymentMethodId"])
+    # And holds what the seeds put on the intent (seed 002's checkout parameters): the spec's description
+    # of this order, and metadata naming it by the spec's orderId script (the order's own id).
+    scripts = load_app(app.app).order_scripts[app.name]
+    assert intent.description == scripts.description.evaluate({app.name: paid}) == result["description"]
+    seed_tag = f"{app.service[:1].upper()}{app.service[1:]}-{app.name[:1].upper()}{app.name[1:]}-order"
+    assert {key: intent.metadata[key] for key in ("order", "orderId", "checkoutName")} == {
+        "order": seed_tag, "orderId": order["id"], "checkoutName": app.order_name}
+    assert scripts.order_id.evaluate({app.name: paid}) == order["id"]
 
     # The order and its payment record say so afterwards too (seed 004: getPaymentByOrderId).
     again = alice.order(order["id"])
