@@ -17,6 +17,7 @@ from sqlalchemy import MetaData
 from payment_core.audit import applied_by
 from payment_core.errors import Forbidden, NotFound
 from payment_core.identity import Session
+from payment_core.objects import parse_uuid
 from payment_core.payments.cancel import cancel_payment
 from payment_core.payments.checkout import CheckoutSummary
 from payment_core.payments.disputes import apply_dispute
@@ -113,9 +114,8 @@ class AfterSale:
         """The order and its audit entries, for its owner and administrators."""
         payments = self.flow.order_payments(object_name)
         if may_refund(session, payments):  # the merchant's people see every order's trail
-            order_uuid = _uuid_or_none(order_id)
-            row = await self.flow.db.read(lambda conn: conn.execute(payments.store.row_by_id, {"row_id": order_uuid})
-                                             .first()) if order_uuid else None
+            order_uuid = parse_uuid(order_id, field=payments.store.obj.id_param)
+            row = await self.flow.db.read(lambda conn: conn.execute(payments.store.row_by_id, {"row_id": order_uuid}).first())
             if row is None:
                 raise NotFound()
             order = payments.store.to_api(row)
@@ -150,10 +150,3 @@ class AfterSale:
                          (customer or {}).get("customerId"), "entries": len(entries),
                          "lastHash": entries[-1]["hash"] if entries else None},
         }
-
-
-def _uuid_or_none(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None

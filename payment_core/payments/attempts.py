@@ -248,11 +248,9 @@ class Attempts:
         return "settled", None
 
     async def cancel_abandoned(self, payments: OrderPayments, intent_id: str) -> None:
-        try:
-            intent = await self.flow.gateway.cancel_intent(intent_id)
-        except (BadInput, Conflict):
-            intent = await self.flow.gateway.retrieve_intent(intent_id)  # it moved on meanwhile: take its real state
-        await self.transitions.apply(payments, intent, "refreshed")
+        """Cancel the intent of an attempt left at 3-D Secure, so its page can no longer complete it
+        once a new attempt starts (the buyer's own cancel is `cancel.py`)."""
+        await self.transitions.apply(payments, await self.flow.gateway.cancel_intent(intent_id), "refreshed")
 
 
 def _payment_user_params(params: Any) -> dict[str, Any]:

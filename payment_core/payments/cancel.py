@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from payment_core.errors import BadInput, Conflict, NotFound
+from payment_core.errors import Conflict, NotFound
 from payment_core.identity import Session
 from payment_core.objects import utcnow
 from payment_core.payments.flow import Flow, PaymentOutcome
@@ -29,10 +29,7 @@ async def cancel_payment(flow: Flow, transitions: Transitions, session: Session,
         if record is not None and record["attemptState"] == "calling":
             raise Conflict("the payment is being confirmed right now; try again in a moment")
         raise Conflict(f"this {payments.name} has no open payment to cancel")
-    try:
-        intent = await flow.gateway.cancel_intent(record["paymentId"])
-    except (BadInput, Conflict):
-        intent = await flow.gateway.retrieve_intent(record["paymentId"])  # it moved on meanwhile
+    intent = await flow.gateway.cancel_intent(record["paymentId"])  # or its state, if it moved on meanwhile
     if intent["status"] == "succeeded":  # paid on the 3-D Secure page just before: that stands
         await transitions.apply(payments, intent, "refreshed", session=session)
         raise Conflict(f"this {payments.name} was paid before it could be cancelled")

@@ -147,7 +147,15 @@ class StripeGateway:
         return list(page.get("data") or [])
 
     async def cancel_intent(self, intent_id: str) -> dict[str, Any]:
-        return await self._call(self.client.v1.payment_intents.cancel_async(intent_id))
+        """The intent cancelled; or, when it can no longer be (it moved on meanwhile: paid on its 3-D
+        Secure page, cancelled already), as it is now."""
+        try:
+            answer = await self._ask(self.client.v1.payment_intents.cancel_async(intent_id))
+        except Conflict:  # a request about it is in flight: its state decides
+            answer = None
+        if isinstance(answer, dict):
+            return answer
+        return await self.retrieve_intent(intent_id)
 
     async def _call(self, awaitable: Any) -> dict[str, Any]:
         """A call whose only useful answer is Stripe's object: a refusal or a decline is an error answer."""

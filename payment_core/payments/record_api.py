@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from payment_core.errors import BadInput, Conflict, Forbidden, NotFound
 from payment_core.identity import Session
+from payment_core.objects import parse_uuid
 from payment_core.payments.flow import IN_FLIGHT_STATUSES, Flow
 
 
@@ -22,7 +23,7 @@ class PaymentRecords:
 
     async def payment_record(self, session: Session, object_name: str, *, by: str, value: str) -> dict[str, Any]:
         payments = self.flow.order_payments(object_name)
-        query: dict[str, Any] = {by: _uuid_or_bad(value, by) if by in ("id", "orderId") else value}
+        query: dict[str, Any] = {by: parse_uuid(value, field=by) if by in ("id", "orderId") else value}
         if not session.is_super_admin:
             query["ownerId"] = uuid.UUID(session.user_id)
         record = await payments.records.get_by_query(query)
@@ -68,7 +69,7 @@ class PaymentRecords:
     async def payment_customer(self, session: Session, user_id: str) -> dict[str, Any]:
         if user_id != session.user_id and not session.is_super_admin:
             raise NotFound()
-        record = await self.flow.customers.get_by_query({"userId": _uuid_or_bad(user_id, "userId")})
+        record = await self.flow.customers.get_by_query({"userId": parse_uuid(user_id, field="userId")})
         if record is None:
             raise NotFound()
         return record
@@ -77,13 +78,6 @@ class PaymentRecords:
         if not session.is_super_admin:
             raise Forbidden("listing payment customers is for administrators")
         return await self.flow.customers.list_by_query({}, limit=limit, offset=offset)
-
-
-def _uuid_or_bad(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise BadInput(f"{field}: must be a UUID", field=field) from None
 
 
 def _client_record_fields(data: Any, *, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, Any]:

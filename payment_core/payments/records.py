@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from payment_core.db import Database
 from payment_core.errors import BadInput
 from payment_core.events import write_event
-from payment_core.objects import json_value
+from payment_core.objects import json_value, parse_uuid
 
 Query = Mapping[str, Any]  # field -> value (equality) or a list/tuple of values (IN)
 
@@ -136,7 +136,7 @@ class SystemStore:
             return [await self.create(values, conn=tx) for values in rows]
 
     async def get_by_id(self, record_id: uuid.UUID | str, *, conn: AsyncConnection | None = None) -> dict[str, Any] | None:
-        return await self.get_by_query({"id": _uuid(record_id)}, conn=conn)
+        return await self.get_by_query({"id": parse_uuid(record_id, field="id")}, conn=conn)
 
     async def get_by_query(self, query: Query, *, conn: AsyncConnection | None = None,
                            for_update: bool = False, include_inactive: bool = False) -> dict[str, Any] | None:
@@ -170,18 +170,18 @@ class SystemStore:
     async def update_by_id(self, record_id: uuid.UUID | str, values: Mapping[str, Any], *,
                            conn: AsyncConnection | None = None, include_inactive: bool = False) -> dict[str, Any] | None:
         """`include_inactive` reaches a deleted record too, e.g. to restore it with `{"isActive": True}`."""
-        records = await self._update(self._where({"id": _uuid(record_id)}, include_inactive=include_inactive), values, conn)
+        records = await self._update(self._where({"id": parse_uuid(record_id, field="id")}, include_inactive=include_inactive), values, conn)
         return records[0] if records else None
 
     async def update_by_id_list(self, ids: Sequence[uuid.UUID | str], values: Mapping[str, Any], *,
                                 conn: AsyncConnection | None = None) -> int:
-        return len(await self._update(self._where({"id": [_uuid(i) for i in ids]}), values, conn))
+        return len(await self._update(self._where({"id": [parse_uuid(i, field="id") for i in ids]}), values, conn))
 
     async def update_by_query(self, query: Query, values: Mapping[str, Any], *, conn: AsyncConnection | None = None) -> int:
         return len(await self._update(self._where(query), values, conn))
 
     async def delete_by_id(self, record_id: uuid.UUID | str, *, conn: AsyncConnection | None = None) -> dict[str, Any] | None:
-        records = await self._update(self._where({"id": _uuid(record_id)}), {"isActive": False}, conn, event="deleted")
+        records = await self._update(self._where({"id": parse_uuid(record_id, field="id")}), {"isActive": False}, conn, event="deleted")
         return records[0] if records else None
 
     async def delete_by_query(self, query: Query, *, conn: AsyncConnection | None = None) -> int:
@@ -201,12 +201,3 @@ class SystemStore:
 def _shape(query: Query, include_inactive: bool) -> tuple[Any, ...]:
     """What a query's statement depends on: its fields and which of them hold lists, not the values."""
     return (include_inactive, *((name, isinstance(value, (list, tuple, set))) for name, value in query.items()))
-
-
-def _uuid(value: uuid.UUID | str) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise BadInput(f"id: {value!r} is not a UUID", field="id") from None

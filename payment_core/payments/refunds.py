@@ -19,7 +19,7 @@ from payment_core.errors import BadInput, Conflict, Forbidden, NotFound
 from payment_core.events import write_event
 from payment_core.identity import Session
 from payment_core.money import json_number, to_major_units, to_minor_units
-from payment_core.objects import iso, utcnow
+from payment_core.objects import iso, parse_uuid, utcnow
 from payment_core.payments.flow import Flow, OrderPayments
 from payment_core.payments.transitions import _mapped_status
 
@@ -83,7 +83,7 @@ class Refunds:
         reason = body.get("reason")
         if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
             raise BadInput(f"reason: must be a text of at most {MAX_REASON} characters", field="reason")
-        order_uuid = _uuid(order_id)
+        order_uuid = parse_uuid(order_id, field="id")
         record = await payments.records.get_by_query({"orderId": order_uuid})
         if record is None or record["statusLiteral"] != "success" or not record["paymentId"]:
             raise Conflict(f"this {payments.name} has no captured payment to refund")
@@ -216,11 +216,3 @@ def _major(amount: Any, currency: str | None) -> Any:
     if amount is None or not currency:
         return None
     return json_number(to_major_units(int(amount), currency))
-
-
-def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise BadInput("id: must be a UUID", field="id") from None
-
