@@ -149,7 +149,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("orderpay: development sign-in is on; get a token with `orderpay token --user alice`", flush=True)
     if runtime.stripe.embedded_sandbox:
         print(f"orderpay: no Stripe key set — the offline Stripe sandbox plays Stripe at {runtime.stripe.api_base}", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=10)
+    # access_log off: RequestMiddleware writes the access line (with the request id, redacted).
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=10)
     return 0
 
 

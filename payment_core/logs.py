@@ -61,5 +61,6 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # uvicorn's own access log would duplicate ours, which carries the request id.
+    # uvicorn's own access log would duplicate ours, which carries the request id (`orderpay serve`
+    # also turns it off in uvicorn, which then does not build its lines at all).
     logging.getLogger("uvicorn.access").disabled = True

@@ -181,7 +181,7 @@ class ObjectStore:
     async def get(self, session: Session, object_id: str) -> dict[str, Any]:
         params = self._id_params(session, object_id)
         statement = self._get[session.is_super_admin]
-        row = await self.db.read(lambda conn: conn.execute(statement, params).first())
+        row = await self.db.read_by_key(lambda conn: conn.execute(statement, params).first())
         if row is None:
             raise NotFound()
         return self.to_api(row)

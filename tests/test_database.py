@@ -53,25 +53,27 @@ async def insert(db: Database, name: str, n: int = 0) -> None:
         await conn.execute(ITEMS.insert().values(id=uuid.uuid4(), name=name, n=n))
 
 
-def test_a_read_sees_what_a_write_just_committed(url: str) -> None:
+@pytest.mark.parametrize("read", ["read", "read_by_key"])
+def test_a_read_sees_what_a_write_just_committed(url: str, read: str) -> None:
     async def scenario(db: Database) -> list[int]:
         seen = []
         for i in range(20):
             await insert(db, f"item{i}")
-            seen.append(await db.read(count_items))
+            seen.append(await getattr(db, read)(count_items))
         return seen
 
     assert with_database(url, scenario) == list(range(1, 21))
 
 
-def test_reads_can_never_write(url: str) -> None:
+@pytest.mark.parametrize("read", ["read", "read_by_key"])
+def test_reads_can_never_write(url: str, read: str) -> None:
     def sneaky(conn: Connection) -> None:
         conn.execute(ITEMS.insert().values(id=uuid.uuid4(), name="sneaky", n=1))
         conn.commit()
 
     async def scenario(db: Database) -> int:
         with pytest.raises(DBAPIError, match="readonly|read-only"):
-            await db.read(sneaky)
+            await getattr(db, read)(sneaky)
         return await db.read(count_items)
 
     assert with_database(url, scenario) == 0
@@ -125,3 +127,15 @@ def test_the_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
             return (await conn.execute(text("PRAGMA journal_mode"))).scalar_one()
 
     assert with_database(f"sqlite+aiosqlite:///{tmp_path}/wal.db", scenario) == "wal"  # readers never wait for the writer
+
+
+
+def test_a_read_by_key_on_sqlite_waits_for_a_lock_at_most_briefly(tmp_path: Path) -> None:
+    # It runs on the event loop that serves every request: it may wait for a lock 50 ms at most
+    # (then it goes through the reader thread), where `read`'s thread waits up to 30 s.
+    async def scenario(db: Database) -> tuple[int, int]:
+        def busy_timeout(conn: Connection) -> int:
+            return conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+        return await db.read_by_key(busy_timeout), await db.read(busy_timeout)
+
+    assert with_database(f"sqlite+aiosqlite:///{tmp_path}/t.db", scenario) == (50, 30_000)
