@@ -12,7 +12,7 @@ import pytest
 
 from payment_core.spec import BUNDLED_APPS, SpecError, load_app, load_app_text
 from tests.conftest import start_server
-from tests.support import LiveServer
+from tests.support import InProcessApp
 
 MINIMAL = """
 codename: shop
@@ -216,11 +216,12 @@ PAYMENT_OWNED = {
 
 @pytest.fixture(scope="module")
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,
-           app_name: str) -> Iterator[LiveServer]:
-    yield from start_server(request, tmp_path_factory, backend, app_name, demo_data=False)
+           app_name: str) -> Iterator[InProcessApp]:
+    """In process: what the REST app refuses is under test, not the transport."""
+    yield from start_server(request, tmp_path_factory, backend, app_name, demo_data=False, reached=InProcessApp)
 
 
-def test_a_buyer_cannot_patch_what_payment_writes_or_sells(server: LiveServer, app_name: str) -> None:
+def test_a_buyer_cannot_patch_what_payment_writes_or_sells(server: InProcessApp, app_name: str) -> None:
     app = load_app(app_name)
     service, obj = app.spec.order_objects()[0]
     route = f"{service.route_prefix}/v1/{obj.plural.lower()}"
