@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from payment_core.errors import ServiceUnavailable
 from payment_core.identity import Session
 from payment_core.money import json_number
-from payment_core.objects import iso
+from payment_core.clock import iso
 from payment_core.paylinks import issue_pay_token, pay_link_secret
 from payment_core.runtime import Runtime
 from payment_core.spec import PAYMENT_CONFIRMATION, PAYMENT_CONFIRMATION_VALUES

@@ -26,7 +26,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, Text, UniqueCon
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_core.db import Database
-from payment_core.objects import iso, utcnow
+from payment_core.clock import iso, utcnow
 
 GENESIS = "0" * 64
 _SECRET_KEYS = re.compile(r"secret|token|password|authorization|payurl|paylink|cardnumber|^number$|^cvc$", re.I)

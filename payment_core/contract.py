@@ -18,11 +18,10 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from payment_core.clock import iso, utcnow
 from payment_core.errors import BadInput
-from payment_core.objects import iso
 
 if TYPE_CHECKING:
     from payment_core.identity import Session
@@ -86,7 +85,7 @@ def error_body(status: int, message: str, *, code: str | None = None, request_id
         "result": "ERR",
         "status": status,
         "message": message,
-        "date": iso(datetime.now(timezone.utc)),
+        "date": iso(utcnow()),
     }
     if code:
         body["errCode"] = code
@@ -145,7 +144,7 @@ def payment_error(status: int, stripe_message: str, *, code: str, decline_code: 
     and `paymentId`/`paymentStatus` the intent Stripe's error names, if any."""
     result: dict[str, Any] = {
         "result": "ERR", "status": status, "message": f"Stripe error message: {stripe_message}",
-        "errCode": code, "declineCode": decline_code, "date": iso(datetime.now(timezone.utc)),
+        "errCode": code, "declineCode": decline_code, "date": iso(utcnow()),
     }
     if intent is not None:
         result["paymentId"] = intent["id"]

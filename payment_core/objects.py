@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Row, Table, and_, bindparam, func, select, up
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from payment_core.clock import iso, utcnow
 from payment_core.db import Database
 from payment_core.errors import BadInput, Conflict, Forbidden, NotFound
 from payment_core.identity import Session
@@ -29,17 +30,6 @@ MAX_PAGE_NUMBER = 1_000_000
 # The payment flow's say on a change of an order (`"update"` of fields a payment is bound to, or
 # `"delete"`): it raises to refuse, inside the transaction that holds the order's row lock.
 PaymentGuard = Callable[[AsyncConnection, dict[str, Any], str, Session], Awaitable[None]]
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(value: datetime) -> str:
-    """ISO 8601 in UTC with milliseconds, as JavaScript's toISOString() writes it."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_uuid(value: uuid.UUID | str, *, field: str) -> uuid.UUID:

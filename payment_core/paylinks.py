@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from payment_core.db import Database
 from payment_core.errors import PayLinkError
 from payment_core.identity import load_or_create_signing_key
-from payment_core.objects import utcnow
+from payment_core.clock import utcnow
 from payment_core.settings import Settings
 
 

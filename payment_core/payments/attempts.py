@@ -16,11 +16,11 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payment_core.clock import utcnow
 from payment_core.contract import intent_metadata, payment_error
 from payment_core.errors import BadInput, Conflict, NotFound
 from payment_core.events import write_event
 from payment_core.identity import Session
-from payment_core.objects import utcnow
 from payment_core.payments.cards import SavedCards, stripe_id, usable
 from payment_core.payments.checkout import CheckoutSummary, parse_quote, quote_matches, stale_quote, summary_of
 from payment_core.payments.flow import Flow, OrderPayments, PaymentOutcome

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import uuid
 
+from payment_core.clock import utcnow
 from payment_core.errors import Conflict, NotFound
 from payment_core.identity import Session
-from payment_core.objects import utcnow
 from payment_core.payments.flow import Flow, PaymentOutcome
 from payment_core.payments.transitions import Transitions
 from payment_core.spec import PAYMENT_CONFIRMATION

@@ -7,9 +7,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from payment_core.clock import utcnow
 from payment_core.events import write_event
 from payment_core.money import json_number, to_major_units
-from payment_core.objects import utcnow
 from payment_core.payments.flow import Flow, OrderPayments
 from payment_core.payments.transitions import _mapped_status
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, Select, Table, Update, and_, bindparam, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from payment_core.clock import utcnow
 from payment_core.db import Database
 from payment_core.errors import BadInput
 from payment_core.events import write_event
@@ -122,7 +122,7 @@ class SystemStore:
         await write_event(conn, self.outbox, f"{self.topic}-{event}", {"record": record}, key=record["id"])
 
     async def create(self, values: Mapping[str, Any], *, conn: AsyncConnection | None = None) -> dict[str, Any]:
-        now = datetime.now(timezone.utc)
+        now = utcnow()
         row_values = {"id": uuid.uuid4(), "isActive": True, "recordVersion": 1, "createdAt": now, "updatedAt": now,
                       **values}
         async with self._tx(conn) as tx:
@@ -190,7 +190,7 @@ class SystemStore:
     async def _update(self, where: Where, values: Mapping[str, Any], conn: AsyncConnection | None,
                       *, event: str = "updated") -> list[dict[str, Any]]:
         statement = self._update_matching(where)
-        params = {**values, "updatedAt": datetime.now(timezone.utc), **where.params}
+        params = {**values, "updatedAt": utcnow(), **where.params}
         async with self._tx(conn) as tx:
             records = [self.to_api(row) for row in (await tx.execute(statement, params)).all()]
             for record in records:

@@ -15,9 +15,9 @@ from sqlalchemy import or_, select, update
 
 from payment_core import metrics
 from payment_core.audit import applied_by
+from payment_core.clock import utcnow
 from payment_core.errors import OrderPayError
 from payment_core.identity import Session
-from payment_core.objects import utcnow
 from payment_core.payments.aftersale import AfterSale
 from payment_core.payments.attempts import Attempts
 from payment_core.payments.flow import IN_FLIGHT_STATUSES, Flow, PaymentOutcome

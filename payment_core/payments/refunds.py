@@ -15,11 +15,12 @@ from typing import Any
 
 from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Text, Uuid, select, update
 
+from payment_core.clock import iso, utcnow
 from payment_core.errors import BadInput, Conflict, Forbidden, NotFound
 from payment_core.events import write_event
 from payment_core.identity import Session
 from payment_core.money import json_number, to_major_units, to_minor_units
-from payment_core.objects import iso, parse_uuid, utcnow
+from payment_core.objects import parse_uuid
 from payment_core.payments.flow import Flow, OrderPayments
 from payment_core.payments.transitions import _mapped_status
 

@@ -14,7 +14,6 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Table, Update, and_, bindparam, or_, select, update
@@ -23,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from payment_core import metrics
 from payment_core.audit import audit_path
+from payment_core.clock import utcnow
 from payment_core.errors import OrderPayError
 from payment_core.events import write_event, write_events
 from payment_core.identity import Session
@@ -106,7 +106,7 @@ async def apply_intent(
     intent's metadata) lets a webhook that overtakes the start call claim the attempt.
     """
     new_stage, literal = stage(intent), status_literal(intent)
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     values: dict[str, Any] = dict(
         paymentId=intent["id"], paymentStatus=intent["status"], statusLiteral=literal, stage=new_stage,
         lastError=_error_summary(intent), updatedAt=now,

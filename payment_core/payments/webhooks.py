@@ -19,8 +19,8 @@ import stripe
 from sqlalchemy import MetaData, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
+from payment_core.clock import utcnow
 from payment_core.errors import OrderPayError, WebhookNotReady, WebhookRejected
-from payment_core.objects import utcnow
 from payment_core.payments.aftersale import AfterSale
 from payment_core.payments.flow import Flow
 from payment_core.payments.tables import webhook_delivery_table
