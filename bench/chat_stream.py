@@ -38,13 +38,14 @@ PROTOCOL = "2026-07-28"
 def serve(port: int) -> None:
     import uvicorn
 
-    from orderpay import create_server
+    from orderpay import create_server, settle_heap
     from bff.settings import ChatSettings
     from payment_core.logs import configure_logging
 
     settings = Settings(port=port)
     configure_logging(settings.log_level, json_lines=settings.log_json)
     app = create_server(settings, chat=ChatSettings(chat_provider="offline"))
+    settle_heap()  # as `orderpay serve` does
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, backlog=4096)
 
 

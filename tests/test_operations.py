@@ -155,3 +155,13 @@ def test_the_standalone_sandbox_generates_its_keys_and_says_where_they_are(tmp_p
     assert keys["secret_key"].startswith("sk_test_") and keys["secret_key"] != "sk_test_orderpay_sandbox"
     assert keys_file.stat().st_mode & 0o777 == 0o600
     assert str(keys_file) in out and keys["publishable_key"] in out and keys["secret_key"] not in out
+
+
+def test_serving_freezes_what_was_built_and_collects_young_objects_less_often() -> None:
+    # In a process of its own: frozen objects stay frozen for the rest of the process.
+    probe = ("import gc, orderpay; before = gc.get_freeze_count(); orderpay.settle_heap(); "
+             "print(before, gc.get_freeze_count(), *gc.get_threshold())")
+    before, frozen, *thresholds = map(int, subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                                          check=True, cwd=Path(__file__).parent.parent).stdout.split())
+    assert before == 0 and frozen > 10_000  # the modules and whatever else was alive
+    assert thresholds == [10_000, 10, 10]
