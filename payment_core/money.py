@@ -140,3 +140,11 @@ def to_major_units(minor: int, currency: str) -> Decimal:
 def json_number(value: Decimal) -> int | float:
     """How an amount appears in JSON: an integer when whole, else the shortest float."""
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+def json_amount(minor: int | None, currency: str | None) -> int | float | None:
+    """An amount in minor units as the API and the events write it: major units, a JSON number;
+    None without an amount or a currency."""
+    if minor is None or not currency:
+        return None
+    return json_number(to_major_units(int(minor), currency))

@@ -9,7 +9,7 @@ from typing import Any
 
 from payment_core.clock import utcnow
 from payment_core.events import write_event
-from payment_core.money import json_number, to_major_units
+from payment_core.money import json_amount
 from payment_core.payments.flow import Flow, OrderPayments
 from payment_core.payments.transitions import _mapped_status
 
@@ -30,8 +30,9 @@ async def apply_dispute(flow: Flow, payments: OrderPayments, record: dict[str, A
     store = payments.store
     async with flow.db.engine.begin() as conn:
         order_uuid = uuid.UUID(record["orderId"])
+        # The payment record, then the order: the order in which transitions lock them (no deadlock).
+        record = await payments.records.lock_by_id(record["id"], conn=conn) or record
         row = (await conn.execute(store.lock_row_by_id, {"row_id": order_uuid})).first()
-        record = await payments.records.get_by_id(record["id"], conn=conn) or record
         known = record.get("dispute") or {}
         if known == summary or (known.get("disputeId") == summary["disputeId"] and not known.get("open", True)):
             return "ignored"  # the same, or an older report of a dispute already closed
@@ -51,7 +52,6 @@ async def apply_dispute(flow: Flow, payments: OrderPayments, record: dict[str, A
         currency = summary["currency"]
         await write_event(conn, flow.outbox, flow.topics.payment(payments.service_name, payments.name, "disputed"), {
             payments.name: order, "orderId": str(order_uuid), "paymentId": record["paymentId"],
-            "dispute": {**summary, "amount": json_number(to_major_units(int(summary["amount"] or 0), currency))
-                        if currency else None},
+            "dispute": {**summary, "amount": json_amount(summary["amount"], currency)},
         }, key=str(order_uuid))
     return "processed"

@@ -17,7 +17,7 @@ from payment_core.contract import payment_result
 from payment_core.db import Database
 from payment_core.errors import NotFound
 from payment_core.events import Topics, outbox_table
-from payment_core.money import json_number, to_major_units
+from payment_core.money import json_amount
 from payment_core.objects import ObjectStore
 from payment_core.payments.gateway import StripeGateway
 from payment_core.payments.records import SystemStore
@@ -81,9 +81,8 @@ class Flow:
         if record is None:
             return None
         currency = (record.get("currency") or (intent or {}).get("currency") or "").upper()
-        amount = to_major_units(record["amount"], currency) if record.get("amount") is not None and currency else None
         return payment_result(record, intent, publishable_key=self.gateway.publishable_key,
-                              amount=json_number(amount) if amount is not None else None, currency=currency or None,
+                              amount=json_amount(record.get("amount"), currency), currency=currency or None,
                               user_params=user_params, with_secret=with_secret)
 
 

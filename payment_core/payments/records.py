@@ -43,6 +43,9 @@ class SystemStore:
         self._first: dict[tuple[Any, ...], Select[Any]] = {}
         self._updates: dict[tuple[Any, ...], Update] = {}
         self._insert = table.insert().returning(*table.c)
+        # A write that changes nothing: it takes the row's lock (PostgreSQL) or the database's write lock (SQLite).
+        self._lock = (update(table).where(table.c.id == bindparam("q_id"))
+                      .values(isActive=table.c.isActive).returning(*table.c))
 
     @asynccontextmanager
     async def _tx(self, conn: AsyncConnection | None) -> AsyncIterator[AsyncConnection]:
@@ -137,6 +140,12 @@ class SystemStore:
 
     async def get_by_id(self, record_id: uuid.UUID | str, *, conn: AsyncConnection | None = None) -> dict[str, Any] | None:
         return await self.get_by_query({"id": parse_uuid(record_id, field="id")}, conn=conn)
+
+    async def lock_by_id(self, record_id: uuid.UUID | str, *, conn: AsyncConnection) -> dict[str, Any] | None:
+        """Lock a record in the caller's transaction and read it as it is once locked (deleted ones
+        too): what changes it next, from what it read, cannot be overtaken."""
+        row = (await conn.execute(self._lock, {"q_id": parse_uuid(record_id, field="id")})).first()
+        return self.to_api(row) if row is not None else None
 
     async def get_by_query(self, query: Query, *, conn: AsyncConnection | None = None,
                            for_update: bool = False, include_inactive: bool = False) -> dict[str, Any] | None:

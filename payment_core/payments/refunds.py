@@ -19,7 +19,7 @@ from payment_core.clock import iso, utcnow
 from payment_core.errors import BadInput, Conflict, Forbidden, NotFound
 from payment_core.events import write_event
 from payment_core.identity import Session
-from payment_core.money import json_number, to_major_units, to_minor_units
+from payment_core.money import json_amount, to_minor_units
 from payment_core.objects import parse_uuid
 from payment_core.payments.flow import Flow, OrderPayments
 from payment_core.payments.transitions import _mapped_status
@@ -101,9 +101,9 @@ class Refunds:
             if remaining <= 0:
                 raise Conflict("this payment is already refunded in full")
             if amount > remaining:
-                raise Conflict(f"amount: at most {json_number(to_major_units(remaining, currency))} {currency} "
+                raise Conflict(f"amount: at most {json_amount(remaining, currency)} {currency} "
                                "can still be refunded", field="amount",
-                               details={"refundable": json_number(to_major_units(remaining, currency))})
+                               details={"refundable": json_amount(remaining, currency)})
             stripe_reason = reason if reason in STRIPE_REASONS else "requested_by_customer"
             metadata = {"orderpayApp": self.flow.app.codename, "orderId": str(order_uuid), "orderpayRequest": digest,
                         "orderpayBy": session.user_id, "orderpayNote": (reason or "")[:MAX_REASON]}
@@ -122,9 +122,11 @@ class Refunds:
         flow = self.flow
         async with flow.db.engine.begin() as conn:
             store = payments.store
-            record = await payments.records.get_by_query({"paymentId": intent_id}, conn=conn)
-            if record is None:
+            found = await payments.records.get_by_query({"paymentId": intent_id}, conn=conn)
+            if found is None:
                 raise NotFound("no payment record for this payment")
+            # The payment record, then the order: the order in which transitions lock them (no deadlock).
+            record = await payments.records.lock_by_id(found["id"], conn=conn) or found
             order_uuid = uuid.UUID(record["orderId"])
             row = (await conn.execute(store.lock_row_by_id, {"row_id": order_uuid})).first()
             order = store.to_api(row) if row else {}
@@ -156,7 +158,7 @@ class Refunds:
             currency = record["currency"]
             await write_event(conn, flow.outbox, flow.topics.payment(payments.service_name, payments.name, "refunded"), {
                 payments.name: order, "orderId": str(order_uuid), "paymentId": intent_id, "currency": currency,
-                "amount": _major(record["amount"], currency), "amountRefunded": _major(total, currency),
+                "amount": json_amount(record["amount"], currency), "amountRefunded": json_amount(total, currency),
                 "fullyRefunded": fully, "refunds": refunds, "via": via,
             }, key=str(order_uuid))
         return order, record
@@ -211,9 +213,3 @@ def _request_api(columns: Any) -> dict[str, Any]:
     return {"id": str(columns["id"]), "orderType": columns["objectName"], "orderId": str(columns["orderId"]),
             "ownerId": str(columns["ownerId"]), "reason": columns["reason"], "status": columns["status"],
             "createdAt": iso(columns["createdAt"])}
-
-
-def _major(amount: Any, currency: str | None) -> Any:
-    if amount is None or not currency:
-        return None
-    return json_number(to_major_units(int(amount), currency))

@@ -26,7 +26,7 @@ from payment_core.clock import utcnow
 from payment_core.errors import OrderPayError
 from payment_core.events import write_event, write_events
 from payment_core.identity import Session
-from payment_core.money import json_number, to_major_units
+from payment_core.money import json_amount
 from payment_core.mscript import MScriptError
 from payment_core.objects import ObjectStore
 from payment_core.payments.flow import Flow, OrderPayments, PaymentOutcome
@@ -237,7 +237,7 @@ class Transitions:
             await write_event(conn, self.flow.outbox, topic, {
                 "orderId": metadata.get("orderId"), "paymentId": intent["id"], "refundId": refund["id"],
                 "refundStatus": refund.get("status"), "reason": reason,
-                "amount": json_number(to_major_units(int(intent.get("amount") or 0), currency)) if currency else None,
+                "amount": json_amount(intent.get("amount"), currency),
                 "currency": currency or None,
             }, key=str(metadata.get("orderId")))
 

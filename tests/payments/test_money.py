@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from payment_core.errors import BadInput
-from payment_core.money import (check_amount, exponent, json_number, normalize_currency, to_major_units,
-                                         to_minor_units)
+from payment_core.money import (check_amount, exponent, json_amount, json_number, normalize_currency,
+                                to_major_units, to_minor_units)
 from tests.payments.helpers import VISA, Buyer, OrderApp, err, intents_of, ok, order_app, payment_server, stripe_api
 from tests.support import LiveServer
 
@@ -68,6 +68,14 @@ def test_minor_units_read_back_as_major_units() -> None:
     assert json_number(to_major_units(1099, "USD")) == 10.99
     assert json_number(to_major_units(2500, "USD")) == 25 and isinstance(json_number(to_major_units(2500, "USD")), int)
     assert json_number(to_major_units(52000, "JPY")) == 52000
+
+
+def test_amounts_are_written_in_major_units_as_json_numbers() -> None:
+    """What refunds, disputes, paymentResult and the events show: one conversion for all of them."""
+    assert json_amount(1050, "USD") == 10.5 and json_amount(1000, "USD") == 10
+    assert json_amount(5000, "JPY") == 5000 and json_amount(12340, "KWD") == 12.34
+    assert isinstance(json_amount(1000, "USD"), int)
+    assert json_amount(None, "USD") is None and json_amount(1000, None) is None and json_amount(1000, "") is None
 
 
 def test_decimal_arithmetic_never_drifts_like_floats() -> None:

@@ -4,16 +4,23 @@ it is sent; and refunds made in Stripe's dashboard show up on the order by thems
 or on the next refresh. Stripe is the offline sandbox, over HTTP, with its real webhooks."""
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import select, text
 
+from payment_core.payments.disputes import apply_dispute
 from tests.payments.helpers import (
     DISPUTED,
     Buyer,
     OrderApp,
     eventually,
     ok,
+    on_server,
     outbox,
     stripe_api,
     webhooks_held,
@@ -177,3 +184,52 @@ def test_a_dispute_is_recorded_refunds_wait_while_it_is_open_and_its_close_is_re
     assert "disputed" in kinds and kinds[-1] == "dispute_closed"
     # Closed: refunds are the merchant's to make again.
     assert ok(refund(admin.http, app, order["id"], {"amount": 100}, key="after-dispute"))["refund"]["amount"] == 100
+
+
+def test_refund_syncs_and_disputes_lock_the_payment_record_before_the_order(
+        server: LiveServer, app: OrderApp, alice: Buyer, backend: str) -> None:
+    """Transitions lock the payment record, then the order. A refund sync or a dispute that locked
+    them the other way round could deadlock with a transition on PostgreSQL: while one waits for the
+    payment record, it holds no lock on the order."""
+    if backend != "postgres":
+        pytest.skip("row locks are PostgreSQL's: SQLite has one write lock for the whole database")
+    order, intent_id = paid_order(alice)
+    runtime = server.runtime
+    payments = runtime.payments.order_payments(app.name)
+    record = alice.payment_record(order["id"])
+    orders = payments.store.table
+
+    async def while_the_record_is_locked(step: Callable[[], Awaitable[Any]]) -> Any:
+        async with runtime.engine.connect() as holder:
+            async with holder.begin():
+                await payments.records.lock_by_id(record["id"], conn=holder)
+                task = asyncio.create_task(step())
+                deadline = time.monotonic() + 20
+                while True:  # until the step waits for the record's lock
+                    async with runtime.engine.connect() as watch:
+                        waiting = (await watch.execute(text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                            "AND datname = current_database()"))).scalar_one()
+                    if waiting or task.done() or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.05)
+                assert waiting and not task.done(), "the step never waited for the payment record"
+                async with runtime.engine.connect() as probe, probe.begin():
+                    # Raises at once (lock not available) if the waiting step holds the order.
+                    await probe.execute(select(orders.c.id).where(orders.c.id == order["id"]).with_for_update(nowait=True))
+        return await task
+
+    dashboard(server, "/v1/refunds", {"payment_intent": intent_id, "amount": 500})
+    synced_order, synced = on_server(server, lambda: while_the_record_is_locked(
+        lambda: runtime.payments.after_sale.refunds.sync(payments, intent_id, via="refresh")))
+    assert synced["amountRefunded"] == 500 and synced_order["id"] == order["id"]
+
+    dispute = {"id": "dp_lock_order", "status": "needs_response", "amount": 2000, "currency": "usd",
+               "reason": "fraudulent", "payment_intent": intent_id}
+    outcome = on_server(server, lambda: while_the_record_is_locked(
+        lambda: apply_dispute(runtime.payments.flow, payments, record, dispute, "charge.dispute.created")))
+    assert outcome == "processed"
+    after = alice.payment_record(order["id"])
+    assert after["amountRefunded"] == 500
+    assert after["dispute"] == {"disputeId": "dp_lock_order", "status": "needs_response", "amount": 2000,
+                                "currency": "USD", "reason": "fraudulent", "open": True}
