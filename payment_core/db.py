@@ -1,6 +1,7 @@
 """The database connection: SQLite by default, PostgreSQL through one URL."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +38,7 @@ class Database:
         self._reader = reader
         self._reader_thread = sqlite_driver.Worker("orderpay-sqlite-reader") if reader is not None else None
         self._key_reader = key_reader
+        self._key_connections = threading.local()
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         if self._reader_thread is not None:
@@ -52,11 +54,23 @@ class Database:
         it goes through `read`, whose thread may wait."""
         if self._key_reader is None:
             return await self.read(work)
+        conn = self._key_connection()
         try:
-            with self._key_reader.connect() as conn:
+            try:
                 return work(conn)
+            finally:
+                conn.rollback()  # ends SQLAlchemy's transaction; sqlite3 begins none for a read
         except OperationalError:
             return await self.read(work)
+
+    def _key_connection(self) -> Connection:
+        """This thread's connection for reads by key, kept open: taking a pooled connection and
+        giving it back costs about as much as the read."""
+        assert self._key_reader is not None
+        conn: Connection | None = getattr(self._key_connections, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._key_connections.conn = self._key_reader.connect()
+        return conn
 
     def _read_here(self, work: Callable[[Connection], T]) -> T:
         assert self._reader is not None
@@ -66,7 +80,10 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self._key_reader is not None:
-            self._key_reader.dispose()
+            held = getattr(self._key_connections, "conn", None)
+            if held is not None:
+                held.close()
+            self._key_reader.dispose()  # and the connections other threads held
         if self._reader_thread is not None and self._reader is not None:
             await self._reader_thread.call(self._reader.dispose)
             self._reader_thread.stop()

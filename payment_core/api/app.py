@@ -39,8 +39,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    routers = [health_router(), metrics_router(runtime), auth_router(runtime), config_router(),
-               *(object_router(s, spec.version) for s in runtime.stores.values())]
+    # Routers are matched in this order, each costing its turn: the data objects' APIs, the busiest,
+    # first; the paths of the operational ones after them (`/health/…`, `/auth/…`) cannot clash.
+    routers = [object_router(s, spec.version) for s in runtime.stores.values()]
     payments = runtime.payments
     for service in {service.name: service for service, _ in spec.order_objects()}.values():
         routers += [card_router(service, payments), service_payment_router(service, payments, spec.version),
@@ -49,6 +50,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         routers.append(payment_router(order.store.service, payments, order, spec.version))
         routers.append(aftersale_router(order.store.service, payments, order, spec.version))
         routers.append(demo_router(order, runtime.stripe, spec.version))
+    routers += [health_router(), metrics_router(runtime), auth_router(runtime), config_router()]
     for router in routers:
         app.include_router(router)
     app.add_middleware(RequestMiddleware, max_bytes=settings.max_body_bytes,
