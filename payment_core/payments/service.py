@@ -24,7 +24,6 @@ from sqlalchemy import MetaData, Table
 
 from payment_core.audit import AuditTrail
 from payment_core.db import Database
-from payment_core.errors import WebhookNotReady
 from payment_core.events import Topics
 from payment_core.identity import Session
 from payment_core.objects import ObjectStore
@@ -32,7 +31,7 @@ from payment_core.payments.aftersale import AfterSale
 from payment_core.payments.attempts import Attempts
 from payment_core.payments.cards import SavedCards
 from payment_core.payments.checkout import Checkout, CheckoutSummary, freeze_terms, summary_of
-from payment_core.payments.flow import IN_FLIGHT_STATUSES, OrderPayments, PaymentOutcome, build_flow
+from payment_core.payments.flow import OrderPayments, PaymentOutcome, build_flow
 from payment_core.payments.gateway import StripeGateway
 from payment_core.payments.record_api import PaymentRecords
 from payment_core.payments.records import SystemStore
@@ -42,8 +41,8 @@ from payment_core.payments.transitions import Transitions
 from payment_core.payments.webhooks import WebhookOutcome, Webhooks
 from payment_core.spec import LoadedApp
 
-__all__ = ["IN_FLIGHT_STATUSES", "CheckoutSummary", "OrderPayments", "PaymentOutcome", "PaymentService",
-           "WebhookNotReady", "WebhookOutcome"]
+# The facade's types, for its callers.
+__all__ = ["CheckoutSummary", "OrderPayments", "PaymentOutcome", "PaymentService", "WebhookOutcome"]
 
 
 class PaymentService:

@@ -25,7 +25,7 @@ import pytest
 import stripe
 from sqlalchemy import select
 
-from payment_core.payments.service import WebhookNotReady
+from payment_core.errors import WebhookNotReady
 from payment_core.spec import load_app
 from tests.conftest import start_server
 from tests.support import LiveServer
