@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -83,7 +85,8 @@ def _expires_in(tokens: dict[str, Any]) -> int:
 
 
 class OidcClient:
-    """The server's half of the web UI's sign-in: token requests to the provider."""
+    """The server's half of the web UI's sign-in: requests to the provider, over one HTTP client
+    for the process (its connections kept alive), open while `running()` (the app's lifespan)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -92,14 +95,40 @@ class OidcClient:
         self.redirect_url = settings.resolved_oidc_redirect_url()
         self.metadata = ProviderMetadata(settings.resolved_oidc_issuer())
         self.secure_cookie = urlsplit(self.redirect_url).scheme == "https"
+        self._http: httpx.AsyncClient | None = None
 
-    async def token_request(self, http: httpx.AsyncClient, form: dict[str, str]) -> dict[str, Any]:
-        document = await self.metadata.get(http)
-        auth = (self.client_id, self.secret) if self.secret else None
-        if auth is None:
-            form = {**form, "client_id": self.client_id}  # a public client names itself
+    @asynccontextmanager
+    async def running(self, _app: Any = None) -> AsyncIterator[None]:
+        """Opens the HTTP client, and closes it on shutdown."""
+        async with httpx.AsyncClient(timeout=10) as http:
+            self._http = http
+            try:
+                yield
+            finally:
+                self._http = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            raise ServiceUnavailable("sign-in is not running yet; try again in a moment")
+        return self._http
+
+    async def discovery(self) -> dict[str, Any]:
+        return await self.metadata.get(self.http)
+
+    def _authenticated(self, form: dict[str, str]) -> tuple[dict[str, str], tuple[str, str] | None]:
+        """The form and HTTP auth of a request to the provider's token or revocation endpoint: a
+        confidential client authenticates with its secret (HTTP Basic, `client_secret_basic`), a
+        public client only names itself in the form."""
+        if self.secret:
+            return form, (self.client_id, self.secret)
+        return {**form, "client_id": self.client_id}, None
+
+    async def token_request(self, form: dict[str, str]) -> dict[str, Any]:
+        document = await self.discovery()
+        form, auth = self._authenticated(form)
         try:
-            answer = await http.post(document["token_endpoint"], data=form, auth=auth)
+            answer = await self.http.post(document["token_endpoint"], data=form, auth=auth)
         except httpx.HTTPError:
             raise ServiceUnavailable("the identity provider cannot be reached; try again in a moment") from None
         try:
@@ -113,8 +142,8 @@ class OidcClient:
             raise Unauthorized(f"the identity provider refused the sign-in ({reason or answer.status_code}); sign in again")
         return body
 
-    async def end_session_url(self, http: httpx.AsyncClient, id_token: str | None) -> str | None:
-        document = await self.metadata.get(http)
+    async def end_session_url(self, id_token: str | None) -> str | None:
+        document = await self.discovery()
         endpoint = document.get("end_session_endpoint")
         if not endpoint:
             return None
@@ -123,18 +152,15 @@ class OidcClient:
             params["id_token_hint"] = id_token
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"
 
-    async def revoke(self, http: httpx.AsyncClient, refresh_token: str) -> None:
+    async def revoke(self, refresh_token: str) -> None:
         """Best effort: the provider forgets the refresh token (RFC 7009) if it can."""
-        document = await self.metadata.get(http)
+        document = await self.discovery()
         endpoint = document.get("revocation_endpoint")
         if not endpoint:
             return
-        form = {"token": refresh_token, "token_type_hint": "refresh_token"}
-        auth = (self.client_id, self.secret) if self.secret else None
-        if auth is None:
-            form["client_id"] = self.client_id
+        form, auth = self._authenticated({"token": refresh_token, "token_type_hint": "refresh_token"})
         try:
-            await http.post(endpoint, data=form, auth=auth)
+            await self.http.post(endpoint, data=form, auth=auth)
         except httpx.HTTPError:
             pass  # the cookie is gone anyway; the token expires on its own
 
@@ -147,10 +173,11 @@ def _require_json(request: Request) -> None:
 
 def oidc_router(runtime: Runtime) -> APIRouter:
     """`/auth/oidc/config|token|refresh|logout`; empty when OpenID Connect sign-in is not configured."""
-    router = APIRouter(prefix=COOKIE_PATH, tags=["auth"])
     if not runtime.settings.oidc_enabled:
-        return router
+        return APIRouter(prefix=COOKIE_PATH, tags=["auth"])
     oidc = OidcClient(runtime.settings)
+    # The router's lifespan joins the app's (FastAPI merges it when the router is included).
+    router = APIRouter(prefix=COOKIE_PATH, tags=["auth"], lifespan=oidc.running)
 
     async def signed_in(tokens: dict[str, Any]) -> JSONResponse:
         """The page's view of a token answer, once the APIs are known to accept its access token."""
@@ -171,8 +198,7 @@ def oidc_router(runtime: Runtime) -> APIRouter:
 
     @router.get("/config", summary="Where the web UI sends a buyer to sign in")
     async def config() -> JSONResponse:
-        async with httpx.AsyncClient(timeout=10) as http:
-            document = await oidc.metadata.get(http)
+        document = await oidc.discovery()
         return JSONResponse({
             "authorizationEndpoint": document["authorization_endpoint"],
             "clientId": oidc.client_id,
@@ -183,10 +209,9 @@ def oidc_router(runtime: Runtime) -> APIRouter:
     @router.post("/token", summary="Exchange the authorization code (PKCE) for the buyer's access token")
     async def token(body: CodeExchange, request: Request) -> JSONResponse:
         _require_json(request)
-        async with httpx.AsyncClient(timeout=10) as http:
-            tokens = await oidc.token_request(http, {
-                "grant_type": "authorization_code", "code": body.code, "redirect_uri": oidc.redirect_url,
-                "code_verifier": body.codeVerifier})
+        tokens = await oidc.token_request({
+            "grant_type": "authorization_code", "code": body.code, "redirect_uri": oidc.redirect_url,
+            "code_verifier": body.codeVerifier})
         return await signed_in(tokens)
 
     @router.post("/refresh", summary="A fresh access token from the refresh token in the sign-in cookie")
@@ -195,19 +220,17 @@ def oidc_router(runtime: Runtime) -> APIRouter:
         refresh_token = request.cookies.get(REFRESH_COOKIE)
         if not refresh_token:
             raise Unauthorized("no sign-in to renew; sign in again")
-        async with httpx.AsyncClient(timeout=10) as http:
-            tokens = await oidc.token_request(http, {"grant_type": "refresh_token", "refresh_token": refresh_token})
+        tokens = await oidc.token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
         tokens.setdefault("refresh_token", refresh_token)  # a provider that does not rotate keeps the old one valid
         return await signed_in(tokens)
 
     @router.post("/logout", summary="Forget the sign-in here; where to end it at the provider")
     async def logout(body: SignOut, request: Request) -> JSONResponse:
         _require_json(request)
-        async with httpx.AsyncClient(timeout=10) as http:
-            refresh_token = request.cookies.get(REFRESH_COOKIE)
-            if refresh_token:
-                await oidc.revoke(http, refresh_token)
-            url = await oidc.end_session_url(http, body.idToken)
+        refresh_token = request.cookies.get(REFRESH_COOKIE)
+        if refresh_token:
+            await oidc.revoke(refresh_token)
+        url = await oidc.end_session_url(body.idToken)
         response = JSONResponse({"endSessionUrl": url}, headers=NO_STORE)
         response.delete_cookie(REFRESH_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",
                                secure=oidc.secure_cookie)
