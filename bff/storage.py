@@ -26,11 +26,13 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    bindparam,
     delete,
     func,
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
@@ -124,16 +126,18 @@ class TurnRow:
 
 
 class WriteBehind:
-    """Statements from any number of turns, committed in order, a batch per transaction.
+    """Rows and statements from any number of turns, committed a batch per transaction.
 
-    A batch waits up to `linger` seconds for more statements, unless someone is waiting in
-    `sync()`: fewer, larger transactions leave the one SQLite connection free for the tools'
-    own reads most of the time."""
+    A batch waits up to `linger` seconds for more, unless someone is waiting in `sync()`: fewer,
+    larger transactions leave the one SQLite connection free for the tools' own reads most of
+    the time. In a batch, each table's new rows go in one statement (in the order they came),
+    before the other statements (in order): those only change rows inserted before them, by key.
+    The batch is written as one unit of work (one greenlet, not one per statement)."""
 
     def __init__(self, engine: AsyncEngine, *, linger: float = 0.05) -> None:
         self.engine, self.linger = engine, linger
         self._urgent = anyio.Event()
-        self._pending: list[tuple[Table | Executable, Any]] = []
+        self._pending: list[tuple[Table | Executable, dict[str, Any]]] = []
         self._queued = 0
         self._committed = 0
         self._wake = anyio.Event()
@@ -143,11 +147,12 @@ class WriteBehind:
     def insert(self, table: Table, row: dict[str, Any]) -> None:
         self._add(table, row)
 
-    def execute(self, statement: Executable) -> None:
-        self._add(statement, None)
+    def execute(self, statement: Executable, parameters: dict[str, Any]) -> None:
+        """`statement` with these bound parameters (consecutive ones of one statement run together)."""
+        self._add(statement, parameters)
 
-    def _add(self, target: Table | Executable, row: Any) -> None:
-        self._pending.append((target, row))
+    def _add(self, target: Table | Executable, parameters: dict[str, Any]) -> None:
+        self._pending.append((target, parameters))
         self._queued += 1
         self._wake.set()
 
@@ -180,22 +185,17 @@ class WriteBehind:
         self._closing = True
         self._wake.set()
 
-    async def _write(self, batch: list[tuple[Table | Executable, Any]]) -> None:
+    async def _write(self, batch: list[tuple[Table | Executable, dict[str, Any]]]) -> None:
+        statements = _grouped(batch)
+
+        def write(conn: Connection) -> None:
+            for statement, parameters in statements:
+                conn.execute(statement, parameters)
+
         for attempt in range(1, _FLUSH_ATTEMPTS + 1):
             try:
                 async with self.engine.begin() as conn:
-                    index = 0
-                    while index < len(batch):
-                        target, row = batch[index]
-                        if isinstance(target, Table):  # consecutive rows of one table: one executemany
-                            rows = [row]
-                            while index + 1 < len(batch) and batch[index + 1][0] is target:
-                                index += 1
-                                rows.append(batch[index][1])
-                            await conn.execute(target.insert(), rows)
-                        else:
-                            await conn.execute(target)
-                        index += 1
+                    await conn.run_sync(write)
                 return
             except Exception:
                 if attempt == _FLUSH_ATTEMPTS:
@@ -205,11 +205,31 @@ class WriteBehind:
                 await anyio.sleep(0.2 * 2 ** attempt)
 
 
+def _grouped(batch: list[tuple[Table | Executable, dict[str, Any]]]) -> list[tuple[Executable, list[dict[str, Any]]]]:
+    """Each table's inserts as one statement, then the other statements, consecutive runs of one together."""
+    inserts: dict[Table, list[dict[str, Any]]] = {}
+    others: list[tuple[Executable, list[dict[str, Any]]]] = []
+    for target, parameters in batch:
+        if isinstance(target, Table):
+            inserts.setdefault(target, []).append(parameters)
+        elif others and others[-1][0] is target:
+            others[-1][1].append(parameters)
+        else:
+            others.append((target, [parameters]))
+    return [(table.insert(), rows) for table, rows in inserts.items()] + others
+
+
 class ChatStore:
     """Reads of the chat tables, and the writes of a turn (through the write-behind queue)."""
 
     def __init__(self, engine: AsyncEngine, tables: ChatTables, writer: WriteBehind) -> None:
         self.engine, self.tables, self.writer = engine, tables, writer
+        t, c = tables.turn, tables.conversation
+        # Built once: a statement built per turn costs more than running it.
+        self._end_turn = update(t).where(t.c.id == bindparam("turn_id")).values(
+            status=bindparam("new_status"), finishedAt=bindparam("finished"))
+        self._touch_conversation = update(c).where(c.c.id == bindparam("conversation_id")).values(
+            updatedAt=bindparam("updated"))
 
     # -- a turn's writes ------------------------------------------------------------------------
 
@@ -236,9 +256,8 @@ class ChatStore:
 
     def end_turn(self, turn_id: uuid.UUID, conversation_id: uuid.UUID, status: str) -> None:
         now = utcnow()
-        t, c = self.tables.turn, self.tables.conversation
-        self.writer.execute(update(t).where(t.c.id == turn_id).values(status=status, finishedAt=now))
-        self.writer.execute(update(c).where(c.c.id == conversation_id).values(updatedAt=now))
+        self.writer.execute(self._end_turn, {"turn_id": turn_id, "new_status": status, "finished": now})
+        self.writer.execute(self._touch_conversation, {"conversation_id": conversation_id, "updated": now})
 
     # -- reads ----------------------------------------------------------------------------------
 
