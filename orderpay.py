@@ -56,8 +56,8 @@ def embedded_sandbox_keys(settings: Settings) -> SandboxKeys | None:
 
 def build_runtime(settings: Settings) -> Runtime:
     """The core's runtime as every orderpay process builds it (built, not started): on the Stripe the
-    settings name, or on the embedded sandbox, which `orderpay mcp --stdio` and `db` reach at the
-    running `orderpay serve`'s public URL."""
+    settings name, or on the embedded sandbox (`orderpay mcp --stdio`, a process of its own, reaches
+    it at the running `orderpay serve`'s public URL)."""
     keys = embedded_sandbox_keys(settings)
     if keys is None:
         return Runtime.create(settings)
