@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, UniqueConstraint, Uuid, select
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Text, UniqueConstraint, Uuid, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_core.db import Database
@@ -101,26 +101,35 @@ class BrokenLink:
 class AuditTrail:
     def __init__(self, db: Database, metadata: MetaData) -> None:
         self.db = db
-        self.table = audit_table(metadata)
+        self.table = t = audit_table(metadata)
+        # Built once, its values as parameters: building and cache-keying a statement costs more than running it.
+        self._last = (select(t.c.seq, t.c.hash)
+                      .where(t.c.objectName == bindparam("object_name"), t.c.orderId == bindparam("order_id"))
+                      .order_by(t.c.seq.desc()).limit(1))
 
     async def append(self, conn: AsyncConnection, lock: Any, object_name: str, order_id: str, kind: str,
                      data: dict[str, Any]) -> dict[str, Any]:
+        """`add` in an async transaction."""
+        return await conn.run_sync(lambda sync: self.add(sync, object_name, order_id, kind, data, lock=lock))
+
+    def add(self, conn: Connection, object_name: str, order_id: str, kind: str, data: dict[str, Any], *,
+            lock: Any | None) -> dict[str, Any]:
         """Append one entry in the caller's transaction. `lock` is the order object's `lock_row_by_id`:
-        taking it first makes the appends of one order follow each other (the unique seq is the backstop)."""
-        await conn.execute(lock, {"row_id": uuid.UUID(order_id)})
+        taking it first makes the appends of one order follow each other (the unique seq is the
+        backstop); None when the caller's transaction holds the order's lock already."""
+        if lock is not None:
+            conn.execute(lock, {"row_id": uuid.UUID(order_id)})
         t = self.table
-        last = (await conn.execute(select(t.c.seq, t.c.hash).where(t.c.objectName == object_name, t.c.orderId == order_id)
-                                   .order_by(t.c.seq.desc()).limit(1))).first()
+        last = conn.execute(self._last, {"object_name": object_name, "order_id": order_id}).first()
         entry = {"objectName": object_name, "orderId": order_id, "seq": (last.seq + 1) if last else 1, "kind": kind,
                  "at": iso(utcnow()), "data": canonical(scrub(data)), "prevHash": last.hash if last else GENESIS}
         entry["hash"] = entry_hash(entry)
-        await conn.execute(t.insert(), {"id": uuid.uuid4(), **entry})
+        conn.execute(t.insert(), {"id": uuid.uuid4(), **entry})
         return entry
 
     async def append_now(self, lock: Any, object_name: str, order_id: str, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-        """`append` in a transaction of its own."""
-        async with self.db.engine.begin() as conn:
-            return await self.append(conn, lock, object_name, order_id, kind, data)
+        """`add` in a transaction of its own."""
+        return await self.db.write(lambda conn: self.add(conn, object_name, order_id, kind, data, lock=lock))
 
     async def entries(self, object_name: str, order_id: str) -> list[dict[str, Any]]:
         t = self.table

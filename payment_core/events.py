@@ -10,9 +10,10 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, Uuid
+from sqlalchemy import Column, Connection, DateTime, Index, Integer, MetaData, String, Table, Text, Uuid
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payment_core.db import notify_after_commit
 from payment_core.schema import JSON_TYPE
 
 
@@ -68,7 +69,12 @@ async def write_event(conn: AsyncConnection, table: Table, topic: str, payload: 
 
 async def write_events(conn: AsyncConnection, table: Table,
                        events: list[tuple[str, dict[str, Any], str | None]]) -> list[uuid.UUID]:
-    """Several events of one change in one statement: (topic, payload, key) each."""
+    """`insert_events` in an async transaction."""
+    return await conn.run_sync(insert_events, table, events)
+
+
+def insert_events(conn: Connection, table: Table, events: list[tuple[str, dict[str, Any], str | None]]) -> list[uuid.UUID]:
+    """Several events of one change in one statement, in the caller's transaction: (topic, payload, key) each."""
     now = datetime.now(timezone.utc)
     rows = []
     for index, (topic, payload, key) in enumerate(events):
@@ -76,5 +82,6 @@ async def write_events(conn: AsyncConnection, table: Table,
         created = now + timedelta(microseconds=index)  # one change's events keep their order under one key
         rows.append({"id": event_id, "topic": topic, "key": key, "payload": {"eventId": str(event_id), **payload},
                      "createdAt": created, "availableAt": created, "attempts": 0})
-    await conn.execute(table.insert(), rows)  # one statement, its rows as parameters
+    conn.execute(table.insert(), rows)  # one statement, its rows as parameters
+    notify_after_commit(conn)  # the relay looks for them as soon as they are committed
     return [row["id"] for row in rows]

@@ -3,9 +3,14 @@
 
 - Claims: a relay leases the rows it is about to deliver (`claimedBy`, `claimedUntil`) in a
   short transaction (on PostgreSQL `FOR UPDATE SKIP LOCKED`), delivers them with no
-  transaction open, then settles each row in a transaction of its own. Several relays
+  transaction open, then settles the batch's delivered rows in one transaction (a row whose
+  delivery failed, or a batch whose settlement fails, is settled row by row). Several relays
   (replicas) on one database so never deliver one event at the same time; a killed relay's
   lease expires and another relay takes the row over.
+- Waking: a relay that found nothing to do sleeps until this process commits an event
+  (`notify`, called by the database once a transaction that wrote to the outbox has
+  committed) or `idle_seconds` pass — the poll that finds other replicas' events and retries
+  coming due.
 - Order: an event is not claimed while an earlier event of the same `key` (an order, a
   payment record) is undelivered and not dead-lettered, so one order's events leave in order
   while other orders' events flow past a failing one.
@@ -30,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from sqlalchemy import Table, and_, exists, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payment_core.events import write_event
@@ -101,7 +106,7 @@ class OutboxRelay:
     publishers: list[Publisher] = field(default_factory=list)
     subscriptions: list[Subscription] = field(default_factory=list)
     batch_size: int = 100
-    idle_seconds: float = 0.2
+    idle_seconds: float = 1.0
     base_backoff_seconds: float = 0.5
     max_backoff_seconds: float = 60.0
     max_attempts: int = 30
@@ -110,7 +115,15 @@ class OutboxRelay:
     dead_letter_topic: str | None = None
     relay_id: str = field(default_factory=lambda: f"relay-{uuid.uuid4().hex[:12]}")
     stats: RelayStats = field(default_factory=RelayStats)
+    _wake: asyncio.Event | None = field(default=None, init=False, repr=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
 
+    def notify(self) -> None:
+        """Events were committed: look for them now rather than at the next poll. Safe from any thread."""
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None or loop.is_closed():
+            return  # not running: the first pass will find them
+        loop.call_soon_threadsafe(wake.set)
 
     def subscribe(self, topics: set[str] | frozenset[str], handler: Handler, *, name: str | None = None) -> None:
         self.subscriptions.append(Subscription(frozenset(topics), handler, name or getattr(handler, "__name__", "handler")))
@@ -124,11 +137,37 @@ class OutboxRelay:
         # order's events in order, and a slow subscriber holds up only its own rows.
         slots = asyncio.Semaphore(self.concurrency)
 
-        async def relay(row: Any) -> int:
+        async def deliver(row: Any) -> tuple[Any, list[str], dict[str, str]]:
             async with slots:
-                return await self._relay_row(row)
+                try:
+                    delivered_to, failures = await self._deliver(row)
+                except Exception as exc:  # a payload the relay cannot even read: it counts as a failed delivery
+                    delivered_to, failures = list(row.deliveredTo or ()), {"relay": _error_text(exc)}
+                return row, delivered_to, failures
 
-        return sum(await asyncio.gather(*(relay(row) for row in rows)))
+        outcomes = await asyncio.gather(*(deliver(row) for row in rows))
+        done = [(row, delivered_to) for row, delivered_to, failures in outcomes if not failures]
+        if done and await self._settle_delivered(done):
+            outcomes = [outcome for outcome in outcomes if outcome[2]]  # only the failed ones are left to settle
+        return len(rows) - len(outcomes) + sum([await self._settle_row(*outcome) for outcome in outcomes])
+
+    async def _settle_delivered(self, done: list[tuple[Any, list[str]]]) -> bool:
+        """Mark a batch's fully delivered rows published in one transaction; False if that failed
+        (each row is then settled on its own, so that one bad row does not hold the others)."""
+        table = self.outbox
+        now = _now()
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    update(table).where(table.c.id == bindparam("w_id"), table.c.claimedBy == self.relay_id)
+                    .values(publishedAt=now, lastError=None, claimedBy=None, claimedUntil=None),
+                    [{"w_id": row.id, "attempts": row.attempts + 1, "deliveredTo": delivered_to}
+                     for row, delivered_to in done])
+        except Exception:
+            log.warning("settling a batch of delivered events failed; settling them one by one", exc_info=True)
+            return False
+        self.stats.delivered += len(done)
+        return True
 
     async def _claim(self) -> list[Any]:
         table = self.outbox
@@ -156,11 +195,7 @@ class OutboxRelay:
                 .values(claimedBy=self.relay_id, claimedUntil=until).returning(*table.c))).all()
         return sorted(claimed, key=lambda row: row.createdAt)
 
-    async def _relay_row(self, row: Any) -> int:
-        try:
-            delivered_to, failures = await self._deliver(row)
-        except Exception as exc:  # a payload the relay cannot even read: it counts as a failed delivery
-            delivered_to, failures = list(row.deliveredTo or ()), {"relay": _error_text(exc)}
+    async def _settle_row(self, row: Any, delivered_to: list[str], failures: dict[str, str]) -> int:
         try:
             return await self._settle(row, delivered_to, failures)
         except Exception:
@@ -272,17 +307,25 @@ class OutboxRelay:
     # -- running ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        while True:
-            try:
-                published = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database may be briefly away; keep relaying
-                self.stats.passes_failed += 1
-                log.exception("outbox relay pass failed")
-                published = 0
-            if not published:  # after a productive pass, look again at once: held-back events may be due
-                await asyncio.sleep(self.idle_seconds)
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        try:
+            while True:
+                self._wake.clear()  # what is committed from here on wakes the wait below
+                try:
+                    published = await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the database may be briefly away; keep relaying
+                    self.stats.passes_failed += 1
+                    log.exception("outbox relay pass failed")
+                    published = 0
+                if not published:  # after a productive pass, look again at once: held-back events may be due
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+                    except TimeoutError:
+                        pass
+        finally:
+            self._loop = self._wake = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[OutboxRelay]:

@@ -94,7 +94,7 @@ class Runtime:
             stores=stores,
             stripe=stripe,
             payments=payments,
-            relay=build_relay(settings, app, engine, payments),
+            relay=build_relay(settings, app, db, payments),
         )
 
     async def start(self) -> None:
@@ -152,10 +152,12 @@ class Runtime:
         return self.stores[object_name]
 
 
-def build_relay(settings: Settings, app: LoadedApp, engine: AsyncEngine, payments: PaymentService) -> OutboxRelay:
-    """The relay with each order object's edge function subscribed to its payment events, and the broker."""
-    relay = OutboxRelay(engine, payments.outbox, idle_seconds=settings.relay_interval_seconds,
+def build_relay(settings: Settings, app: LoadedApp, db: Database, payments: PaymentService) -> OutboxRelay:
+    """The relay with each order object's edge function subscribed to its payment events, and the
+    broker; woken by every commit of this process that wrote events."""
+    relay = OutboxRelay(db.engine, payments.outbox, idle_seconds=settings.relay_interval_seconds,
                         max_attempts=settings.relay_max_attempts, dead_letter_topic=payments.topics.dead_letter())
+    db.after_write.append(relay.notify)
     for service, obj in app.spec.order_objects():
         if obj.order.edgeFunctionOnStatusChange:
             topics = {payments.topics.payment(service.name, obj.name, e) for e in ("started", "refreshed", "calledback")}

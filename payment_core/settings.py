@@ -98,7 +98,9 @@ class Settings(BaseSettings):
         None, description="Where payment events are published: nats://host:4222 (JetStream) or kafka://host:9092. Unset: in-process only."
     )
     broker_stream: str | None = Field(None, description="JetStream stream name; default orderpay-<app>.")
-    relay_interval_seconds: float = Field(0.2, gt=0, description="How often the outbox relay looks for new events when idle.")
+    relay_interval_seconds: float = Field(
+        1.0, gt=0, description="How often an idle outbox relay looks for events it was not woken for: other replicas' "
+                               "and retries coming due (each commit of this process that wrote events wakes it at once).")
     relay_max_attempts: int = Field(
         30, gt=0, description="Failed deliveries of one event before the relay dead-letters it (backoff 0.5 s doubling, "
                               "at most 60 s: 30 attempts span about 25 minutes).")

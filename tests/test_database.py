@@ -139,3 +139,63 @@ def test_a_read_by_key_on_sqlite_waits_for_a_lock_at_most_briefly(tmp_path: Path
         return await db.read_by_key(busy_timeout), await db.read(busy_timeout)
 
     assert with_database(f"sqlite+aiosqlite:///{tmp_path}/t.db", scenario) == (50, 30_000)
+
+
+def test_a_write_unit_commits_all_or_nothing(url: str) -> None:
+    def two(names: tuple[str, str]) -> Callable[[Connection], int]:
+        def work(conn: Connection) -> int:
+            for name in names:
+                conn.execute(ITEMS.insert().values(id=uuid.uuid4(), name=name, n=1))
+            return count_items(conn)  # the unit reads its own writes
+        return work
+
+    async def scenario(db: Database) -> tuple[int, list[str]]:
+        seen = await db.write(two(("a", "b")))
+        with pytest.raises(IntegrityError):
+            await db.write(two(("c", "a")))  # the second insert fails: "c" is rolled back with it
+        return seen, await db.read(lambda conn: sorted(conn.execute(select(ITEMS.c.name)).scalars()))
+
+    assert with_database(url, scenario) == (2, ["a", "b"])
+
+
+def test_write_units_and_async_writes_at_once_all_land_one_after_another(url: str) -> None:
+    def bump(conn: Connection) -> None:
+        # A read then a write: were two units interleaved, both would read the same n and one bump be lost
+        # (the row lock on PostgreSQL; on SQLite the unit holds the write lock from its start).
+        n = conn.execute(select(ITEMS.c.n).where(ITEMS.c.name == "counter").with_for_update()).scalar_one()
+        conn.execute(ITEMS.update().where(ITEMS.c.name == "counter").values(n=n + 1))
+
+    async def scenario(db: Database) -> tuple[int, int]:
+        await insert(db, "counter")
+        await asyncio.gather(*(db.write(bump) for _ in range(40)), *(insert(db, f"w{i}") for i in range(40)))
+        counter = await db.read(lambda conn: conn.execute(select(ITEMS.c.n).where(ITEMS.c.name == "counter")).scalar_one())
+        return counter, await db.read(count_items)
+
+    assert with_database(url, scenario) == (40, 41)
+
+
+def test_after_write_runs_once_a_transaction_that_asked_for_it_has_committed(url: str) -> None:
+    from payment_core.db import notify_after_commit
+
+    async def scenario(db: Database) -> list[tuple[str, int]]:
+        calls: list[tuple[str, int]] = []
+        db.after_write.append(lambda: calls.append(("after", len(calls))))
+
+        def notifying(name: str, fail: bool = False) -> Callable[[Connection], None]:
+            def work(conn: Connection) -> None:
+                conn.execute(ITEMS.insert().values(id=uuid.uuid4(), name=name, n=0))
+                notify_after_commit(conn)
+                if fail:
+                    raise RuntimeError("rolled back")
+            return work
+
+        await db.write(notifying("one"))
+        with pytest.raises(RuntimeError):
+            await db.write(notifying("two", fail=True))  # rolled back: no callback
+        await db.write(lambda conn: count_items(conn))  # did not ask: no callback
+        async with db.engine.begin() as conn:  # an async transaction asks the same way
+            await conn.execute(ITEMS.insert().values(id=uuid.uuid4(), name="three", n=0))
+            notify_after_commit(conn)
+        return calls
+
+    assert with_database(url, scenario) == [("after", 0), ("after", 1)]

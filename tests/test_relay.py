@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from payment_core.db import create_engine
+from payment_core.db import create_database, create_engine
 from payment_core.events import outbox_table, write_event
 from payment_core.relay import OutboxRelay, backoff_seconds
 from tests.conftest import BACKENDS
@@ -371,5 +371,38 @@ def test_a_subscriber_that_hangs_times_out_without_holding_the_others(database_u
             assert sorted(edge.ids()) == sorted(others) and stuck == [hung]
             row = (await rows_by_id(engine, table))[hung]
             assert row.publishedAt is None and row.attempts == 1 and "TimeoutError" in row.lastError
+
+    run_async(story())
+
+
+def test_a_commit_that_wrote_events_wakes_the_idle_relay_at_once(database_url: str) -> None:
+    async def story() -> None:
+        db = create_database(database_url)
+        table = outbox_table(MetaData())
+        async with db.engine.begin() as conn:
+            await conn.run_sync(table.metadata.drop_all)
+            await conn.run_sync(table.metadata.create_all)
+        edge = Subscriber()
+        relay = fast_relay(db.engine, table, idle_seconds=60)  # its poll would come a minute later
+        relay.subscribe({"order-paid"}, edge, name="edge")
+        db.after_write.append(relay.notify)
+        try:
+            async with relay.running():
+                await asyncio.sleep(0.3)  # the first pass found nothing: the relay waits
+                first = await emit(db.engine, table, "order-paid", "order-1")
+                second = await emit(db.engine, table, "order-paid", "order-2")
+                started = asyncio.get_running_loop().time()
+
+                async def published() -> bool:
+                    rows = await rows_by_id(db.engine, table)
+                    return all(rows[event].publishedAt is not None for event in (first, second))
+
+                while not await published() and asyncio.get_running_loop().time() - started < 5:
+                    await asyncio.sleep(0.01)
+                assert await published()  # within seconds, not at the next poll a minute later
+            assert sorted(edge.ids()) == sorted([first, second])
+            assert all(row.attempts == 1 for row in (await rows_by_id(db.engine, table)).values())
+        finally:
+            await db.dispose()
 
     run_async(story())

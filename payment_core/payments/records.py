@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from payment_core.clock import utcnow
 from payment_core.db import Database
 from payment_core.errors import BadInput
-from payment_core.events import write_event
+from payment_core.events import insert_events, write_event
 from payment_core.objects import json_value, parse_uuid
 
 Query = Mapping[str, Any]  # field -> value (equality) or a list/tuple of values (IN)
@@ -125,14 +125,23 @@ class SystemStore:
         await write_event(conn, self.outbox, f"{self.topic}-{event}", {"record": record}, key=record["id"])
 
     async def create(self, values: Mapping[str, Any], *, conn: AsyncConnection | None = None) -> dict[str, Any]:
+        async with self._tx(conn) as tx:
+            return await tx.run_sync(self.add, values)
+
+    def add(self, conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
+        """`create` in the caller's transaction, as part of a unit of work (`Database.write`)."""
         now = utcnow()
         row_values = {"id": uuid.uuid4(), "isActive": True, "recordVersion": 1, "createdAt": now, "updatedAt": now,
                       **values}
-        async with self._tx(conn) as tx:
-            row = (await tx.execute(self._insert, row_values)).one()
-            record = self.to_api(row)
-            await self._emit(tx, "created", record)
+        record = self.to_api(conn.execute(self._insert, row_values).one())
+        insert_events(conn, self.outbox, [(f"{self.topic}-created", {"record": record}, record["id"])])
         return record
+
+    def first(self, conn: Connection, query: Query, *, include_inactive: bool = False) -> dict[str, Any] | None:
+        """`get_by_query` in the caller's transaction, as part of a unit of work."""
+        statement, params = self._first_matching(query, include_inactive)
+        row = conn.execute(statement, params).first()
+        return self.to_api(row) if row is not None else None
 
     async def create_bulk(self, rows: Sequence[Mapping[str, Any]], *, conn: AsyncConnection | None = None) -> list[dict[str, Any]]:
         async with self._tx(conn) as tx:

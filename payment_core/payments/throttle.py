@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import NoReturn
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, delete
+from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from payment_core.db import Database
@@ -52,22 +53,32 @@ class Throttle:
             index_elements=[table.c.userId, table.c.action, table.c.window],
             set_={"hits": table.c.hits + 1},
         ).returning(table.c.hits)
+        # Built once, with what varies as parameters (building and cache-keying costs more than running).
+        key = (table.c.userId == bindparam("userId")) & (table.c.action == bindparam("action"))
+        self._hits = select(table.c.hits).where(key & (table.c.window == bindparam("w_window")))
+        self._forget = delete(table).where(key & (table.c.window < bindparam("w_window")))
 
     async def check(self, user_id: str, action: str, *, now: float | None = None) -> None:
-        """Count one attempt; TooManyRequests if the last minute already holds `per_minute`."""
+        """Count one attempt in a transaction of its own; TooManyRequests if the last minute already
+        holds `per_minute` (the attempt stays counted: it is committed before the refusal)."""
+        if not await self.db.write(lambda conn: self.count(conn, user_id, action, now=now)):
+            self.refuse(user_id, action)
+
+    def count(self, conn: Connection, user_id: str, action: str, *, now: float | None = None) -> bool:
+        """Count one attempt in the caller's transaction; whether it is within the limit. A caller
+        that refuses must still commit the count, or the burst it refuses would go uncounted."""
         now = time.time() if now is None else now
         window = int(now // WINDOW_SECONDS)
-        t = self.table
-        key = (t.c.userId == user_id) & (t.c.action == action)
-        async with self.db.engine.begin() as conn:
-            hits = (await conn.execute(self._count, {"userId": user_id, "action": action, "window": window, "hits": 1})
-                    ).scalar_one()
-            previous = (await conn.execute(t.select().with_only_columns(t.c.hits).where(key & (t.c.window == window - 1)))
-                        ).scalar_one_or_none() or 0
-            # Older minutes can no longer count: keep the table as small as the set of active users.
-            await conn.execute(delete(t).where(key & (t.c.window < window - 1)))
+        key = {"userId": user_id, "action": action}
+        hits = conn.execute(self._count, {**key, "window": window, "hits": 1}).scalar_one()
+        previous = conn.execute(self._hits, {**key, "w_window": window - 1}).scalar_one_or_none() or 0
+        if hits == 1:
+            # A new minute: older minutes can no longer count. Keeps the table as small as the set of active users.
+            conn.execute(self._forget, {**key, "w_window": window - 1})
         elapsed = (now % WINDOW_SECONDS) / WINDOW_SECONDS
-        estimate = hits + previous * (1 - elapsed)
-        if estimate > self.per_minute:
-            log.warning("throttled a burst of payment actions", extra={"userId": user_id, "action": action})
-            raise TooManyRequests(f"too many {action} attempts; wait a minute and try again")
+        return hits + previous * (1 - elapsed) <= self.per_minute
+
+    def refuse(self, user_id: str, action: str) -> NoReturn:
+        """The refusal of an attempt `count` found over the limit."""
+        log.warning("throttled a burst of payment actions", extra={"userId": user_id, "action": action})
+        raise TooManyRequests(f"too many {action} attempts; wait a minute and try again")
