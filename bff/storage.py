@@ -126,18 +126,20 @@ class TurnRow:
 
 
 class WriteBehind:
-    """Rows and statements from any number of turns, committed a batch per transaction.
+    """New rows and changes of rows from any number of turns, committed a batch per transaction.
 
     A batch waits up to `linger` seconds for more, unless someone is waiting in `sync()`: fewer,
     larger transactions leave the one SQLite connection free for the tools' own reads most of
-    the time. In a batch, each table's new rows go in one statement (in the order they came),
-    before the other statements (in order): those only change rows inserted before them, by key.
-    The batch is written as one unit of work (one greenlet, not one per statement)."""
+    the time. In a batch, each table's new rows go in one statement, in the order they came; a
+    change of a row inserted in the same batch is made to the row before it is inserted (a turn
+    that starts and ends within one batch is one row); the other changes follow, in order. The
+    batch is written as one unit of work (one greenlet, not one per statement)."""
 
     def __init__(self, engine: AsyncEngine, *, linger: float = 0.05) -> None:
         self.engine, self.linger = engine, linger
         self._urgent = anyio.Event()
-        self._pending: list[tuple[Table | Executable, dict[str, Any]]] = []
+        self._pending: list[tuple[Table, Any, dict[str, Any]]] = []  # (table, key or None for a new row, values)
+        self._updates: dict[tuple[Table, tuple[str, ...]], Executable] = {}
         self._queued = 0
         self._committed = 0
         self._wake = anyio.Event()
@@ -145,14 +147,14 @@ class WriteBehind:
         self._closing = False
 
     def insert(self, table: Table, row: dict[str, Any]) -> None:
-        self._add(table, row)
+        self._add(table, None, row)
 
-    def execute(self, statement: Executable, parameters: dict[str, Any]) -> None:
-        """`statement` with these bound parameters (consecutive ones of one statement run together)."""
-        self._add(statement, parameters)
+    def update(self, table: Table, key: Any, values: dict[str, Any]) -> None:
+        """Set `values` on the row of `table` whose primary key is `key`."""
+        self._add(table, key, values)
 
-    def _add(self, target: Table | Executable, parameters: dict[str, Any]) -> None:
-        self._pending.append((target, parameters))
+    def _add(self, table: Table, key: Any, values: dict[str, Any]) -> None:
+        self._pending.append((table, key, values))
         self._queued += 1
         self._wake.set()
 
@@ -185,8 +187,8 @@ class WriteBehind:
         self._closing = True
         self._wake.set()
 
-    async def _write(self, batch: list[tuple[Table | Executable, dict[str, Any]]]) -> None:
-        statements = _grouped(batch)
+    async def _write(self, batch: list[tuple[Table, Any, dict[str, Any]]]) -> None:
+        statements = self._statements(batch)
 
         def write(conn: Connection) -> None:
             for statement, parameters in statements:
@@ -204,19 +206,43 @@ class WriteBehind:
                 log.warning("chat writes failed; retrying", exc_info=True, extra={"attempt": attempt})
                 await anyio.sleep(0.2 * 2 ** attempt)
 
+    def _statements(self, batch: list[tuple[Table, Any, dict[str, Any]]]) -> list[tuple[Executable, list[dict[str, Any]]]]:
+        """The batch as statements with their parameters (see the class docstring)."""
+        inserts: dict[Table, list[dict[str, Any]]] = {}
+        new_rows: dict[tuple[Table, Any], dict[str, Any]] = {}
+        updates: list[tuple[Executable, list[dict[str, Any]]]] = []
+        for table, key, values in batch:
+            if key is None:
+                row = dict(values)
+                inserts.setdefault(table, []).append(row)
+                if (column := _key_column(table)) is not None and column.name in row:
+                    new_rows[table, row[column.name]] = row
+            elif (table, key) in new_rows:
+                new_rows[table, key].update(values)
+            else:
+                statement = self._update_statement(table, tuple(values))
+                parameters = {"key": key, **{f"new_{name}": value for name, value in values.items()}}
+                if updates and updates[-1][0] is statement:
+                    updates[-1][1].append(parameters)
+                else:
+                    updates.append((statement, [parameters]))
+        return [(table.insert(), rows) for table, rows in inserts.items()] + updates
 
-def _grouped(batch: list[tuple[Table | Executable, dict[str, Any]]]) -> list[tuple[Executable, list[dict[str, Any]]]]:
-    """Each table's inserts as one statement, then the other statements, consecutive runs of one together."""
-    inserts: dict[Table, list[dict[str, Any]]] = {}
-    others: list[tuple[Executable, list[dict[str, Any]]]] = []
-    for target, parameters in batch:
-        if isinstance(target, Table):
-            inserts.setdefault(target, []).append(parameters)
-        elif others and others[-1][0] is target:
-            others[-1][1].append(parameters)
-        else:
-            others.append((target, [parameters]))
-    return [(table.insert(), rows) for table, rows in inserts.items()] + others
+    def _update_statement(self, table: Table, names: tuple[str, ...]) -> Executable:
+        """Built once for each table and set of columns: building a statement costs more than running it."""
+        statement = self._updates.get((table, names))
+        if statement is None:
+            column = _key_column(table)
+            assert column is not None, f"{table.name}: rows are updated by a one-column primary key"
+            statement = self._updates[table, names] = update(table).where(column == bindparam("key")).values(
+                {name: bindparam(f"new_{name}") for name in names})
+        return statement
+
+
+def _key_column(table: Table) -> Column[Any] | None:
+    """The table's primary key when it is one column."""
+    columns = list(table.primary_key.columns)
+    return columns[0] if len(columns) == 1 else None
 
 
 class ChatStore:
@@ -224,12 +250,6 @@ class ChatStore:
 
     def __init__(self, engine: AsyncEngine, tables: ChatTables, writer: WriteBehind) -> None:
         self.engine, self.tables, self.writer = engine, tables, writer
-        t, c = tables.turn, tables.conversation
-        # Built once: a statement built per turn costs more than running it.
-        self._end_turn = update(t).where(t.c.id == bindparam("turn_id")).values(
-            status=bindparam("new_status"), finishedAt=bindparam("finished"))
-        self._touch_conversation = update(c).where(c.c.id == bindparam("conversation_id")).values(
-            updatedAt=bindparam("updated"))
 
     # -- a turn's writes ------------------------------------------------------------------------
 
@@ -256,8 +276,8 @@ class ChatStore:
 
     def end_turn(self, turn_id: uuid.UUID, conversation_id: uuid.UUID, status: str) -> None:
         now = utcnow()
-        self.writer.execute(self._end_turn, {"turn_id": turn_id, "new_status": status, "finished": now})
-        self.writer.execute(self._touch_conversation, {"conversation_id": conversation_id, "updated": now})
+        self.writer.update(self.tables.turn, turn_id, {"status": status, "finishedAt": now})
+        self.writer.update(self.tables.conversation, conversation_id, {"updatedAt": now})
 
     # -- reads ----------------------------------------------------------------------------------
 
