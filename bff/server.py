@@ -37,7 +37,7 @@ def add_chat_backend(app: FastAPI, runtime: Runtime, chat: ChatSettings, *,
     runtime's lifespan and `/mcp`'s) while serving. `own_mcp`: orderpay's MCP server in this
     process, reached without HTTP."""
     # Created with the app's tables by the runtime's start-up.
-    store = ChatStore(runtime.engine, chat_tables(runtime.metadata), WriteBehind(runtime.engine))
+    store = ChatStore(runtime.engine, chat_tables(runtime.metadata), WriteBehind(runtime.db))
     own = McpServerConfig("orderpay", f"{runtime.settings.resolved_public_url()}/mcp")
     mcp = McpManager([own, *chat.mcp_servers], list_timeout=chat.mcp_list_timeout_seconds,
                      tool_timeout=chat.chat_tool_timeout_seconds,

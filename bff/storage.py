@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
+from payment_core.db import Database
 from payment_core.schema import JSON_TYPE
 from bff.messages import Message
 
@@ -133,10 +134,11 @@ class WriteBehind:
     the time. In a batch, each table's new rows go in one statement, in the order they came; a
     change of a row inserted in the same batch is made to the row before it is inserted (a turn
     that starts and ends within one batch is one row); the other changes follow, in order. The
-    batch is written as one unit of work (one greenlet, not one per statement)."""
+    batch is written as one unit of work (`Database.write`: on SQLite one hop to the writer's
+    thread, not one per statement)."""
 
-    def __init__(self, engine: AsyncEngine, *, linger: float = 0.05) -> None:
-        self.engine, self.linger = engine, linger
+    def __init__(self, db: Database, *, linger: float = 0.05) -> None:
+        self.db, self.linger = db, linger
         self._urgent = anyio.Event()
         self._pending: list[tuple[Table, Any, dict[str, Any]]] = []  # (table, key or None for a new row, values)
         self._updates: dict[tuple[Table, tuple[str, ...]], Executable] = {}
@@ -196,8 +198,7 @@ class WriteBehind:
 
         for attempt in range(1, _FLUSH_ATTEMPTS + 1):
             try:
-                async with self.engine.begin() as conn:
-                    await conn.run_sync(write)
+                await self.db.write(write)
                 return
             except Exception:
                 if attempt == _FLUSH_ATTEMPTS:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import MetaData, select
 
 from bff.storage import WriteBehind, chat_tables, utcnow
-from payment_core.db import create_engine, create_schema
+from payment_core.db import create_database, create_schema
 
 pytestmark = pytest.mark.anyio
 
@@ -22,10 +22,11 @@ def turn_row(turn_id: uuid.UUID, conversation_id: uuid.UUID) -> dict[str, object
 
 
 async def test_changes_of_new_rows_go_into_them_and_later_ones_update_them(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}")
+    db = create_database(f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}")
+    engine = db.engine
     tables = chat_tables(MetaData())
     await create_schema(engine, tables.turn.metadata)
-    writer = WriteBehind(engine, linger=60)  # nothing is written but what sync() asks for
+    writer = WriteBehind(db, linger=60)  # nothing is written but what sync() asks for
     conversation = uuid.uuid4()
     quick, slow = uuid.uuid4(), uuid.uuid4()
     async with anyio.create_task_group() as group:
@@ -46,7 +47,7 @@ async def test_changes_of_new_rows_go_into_them_and_later_ones_update_them(tmp_p
         turns = {row.id: (row.status, row.finishedAt is not None) for row in await conn.execute(select(tables.turn))}
         events = [(row.seq, row.data) for row in await conn.execute(
             select(tables.event).order_by(tables.event.c.seq))]
-    await engine.dispose()
+    await db.dispose()
     assert between == {quick: "done", slow: "running"}
     assert turns == {quick: ("done", True), slow: ("stopped", True)}
     assert events == [(0, {"n": 0}), (1, {"n": 1}), (2, {"n": 2})]
