@@ -7,12 +7,13 @@ event while an earlier one of the same key is still undelivered and not dead-let
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Column, Connection, DateTime, Index, Integer, MetaData, String, Table, Text, Uuid
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payment_core.clock import utcnow
 from payment_core.db import notify_after_commit
 from payment_core.schema import JSON_TYPE
 
@@ -75,7 +76,7 @@ async def write_events(conn: AsyncConnection, table: Table,
 
 def insert_events(conn: Connection, table: Table, events: list[tuple[str, dict[str, Any], str | None]]) -> list[uuid.UUID]:
     """Several events of one change in one statement, in the caller's transaction: (topic, payload, key) each."""
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     rows = []
     for index, (topic, payload, key) in enumerate(events):
         event_id = uuid.uuid4()
