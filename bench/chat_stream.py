@@ -49,10 +49,11 @@ def serve(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, backlog=4096)
 
 
-async def one_turn(client: httpx.AsyncClient, token: str) -> tuple[float, float]:
-    """Milliseconds to the first event and to `done` of one streamed turn. The stream is then read
-    to its end, as a browser does, so that the connection is kept for the next request (left half
-    read, it would be closed, and the next turn would pay for a new one where a direct call does not)."""
+async def one_turn(client: httpx.AsyncClient, token: str, *, keep_connection: bool = False) -> tuple[float, float]:
+    """Milliseconds to the first event and to `done` of one streamed turn. With `keep_connection`
+    the stream is then read to its end, as a browser does, so that the connection is kept for the
+    next request: left half read, it is closed, and a next turn one at a time would pay for a new
+    connection where the direct calls it is compared with do not."""
     started = time.perf_counter()
     first = done = None
     async with client.stream("POST", "/api/chat/stream", json={"message": MESSAGE},
@@ -62,6 +63,8 @@ async def one_turn(client: httpx.AsyncClient, token: str) -> tuple[float, float]
                 first = first or time.perf_counter()
                 if line == "event: done":
                     done = time.perf_counter()
+                    if not keep_connection:
+                        break
                 if line == "event: error":
                     raise RuntimeError("a turn ended in error")
     if first is None or done is None:
@@ -93,11 +96,11 @@ async def sequential(base_url: str, token: str, count: int) -> tuple[LoadResult,
     calls: list[float] = []
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
         for _ in range(5):  # warm-up: the user's MCP client, the tool's schema, the database
-            await one_turn(client, token)
+            await one_turn(client, token, keep_connection=True)
             await direct_call(client, token, 0)
         for half in range(2):
             for _ in range(count // 2):
-                first, done = await one_turn(client, token)
+                first, done = await one_turn(client, token, keep_connection=True)
                 firsts.append(first)
                 dones.append(done)
             for n in range(count // 2):
