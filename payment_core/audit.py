@@ -127,10 +127,6 @@ class AuditTrail:
         conn.execute(t.insert(), {"id": uuid.uuid4(), **entry})
         return entry
 
-    async def append_now(self, lock: Any, object_name: str, order_id: str, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-        """`add` in a transaction of its own."""
-        return await self.db.write(lambda conn: self.add(conn, object_name, order_id, kind, data, lock=lock))
-
     async def entries(self, object_name: str, order_id: str) -> list[dict[str, Any]]:
         t = self.table
         async with self.db.engine.connect() as conn:

@@ -10,7 +10,8 @@
 - Waking: a relay that found nothing to do sleeps until this process commits an event
   (`notify`, called by the database once a transaction that wrote to the outbox has
   committed) or `idle_seconds` pass — the poll that finds other replicas' events and retries
-  coming due.
+  coming due. Woken, it gives the rest of a burst `gather_seconds` to commit, and relays
+  them in one pass.
 - Order: an event is not claimed while an earlier event of the same `key` (an order, a
   payment record) is undelivered and not dead-lettered, so one order's events leave in order
   while other orders' events flow past a failing one.
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import Select, Table, Update, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payment_core.events import write_event
@@ -107,6 +108,7 @@ class OutboxRelay:
     subscriptions: list[Subscription] = field(default_factory=list)
     batch_size: int = 100
     idle_seconds: float = 1.0
+    gather_seconds: float = 0.05  # after a wake, a moment for the rest of a burst's events: one pass for all of them
     base_backoff_seconds: float = 0.5
     max_backoff_seconds: float = 60.0
     max_attempts: int = 30
@@ -116,14 +118,42 @@ class OutboxRelay:
     relay_id: str = field(default_factory=lambda: f"relay-{uuid.uuid4().hex[:12]}")
     stats: RelayStats = field(default_factory=RelayStats)
     _wake: asyncio.Event | None = field(default=None, init=False, repr=False)
+    _statements: tuple[Select[Any], Update] | None = field(default=None, init=False, repr=False)
+    _woken: bool = field(default=False, init=False, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
 
     def notify(self) -> None:
-        """Events were committed: look for them now rather than at the next poll. Safe from any thread."""
+        """Events were committed: look for them now rather than at the next poll. Safe from any thread;
+        once woken, the relay is not woken again before its next pass begins (which sees them all)."""
         loop, wake = self._loop, self._wake
-        if loop is None or wake is None or loop.is_closed():
-            return  # not running: the first pass will find them
+        if loop is None or wake is None or loop.is_closed() or self._woken:
+            return  # not running (the first pass will find them), or woken already
+        self._woken = True
         loop.call_soon_threadsafe(wake.set)
+
+    def _claim_statements(self) -> tuple[Select[Any], Update]:
+        """The claim's two statements, built once (building and cache-keying them cost more than
+        running them on an idle outbox), the time and the ids as parameters."""
+        if self._statements is None:
+            table = self.outbox
+            now = bindparam("now")
+            earlier = table.alias("earlier")
+            held_back = exists().where(  # an earlier event of the same key still on its way
+                earlier.c.key == table.c.key, earlier.c.createdAt < table.c.createdAt,
+                earlier.c.publishedAt.is_(None), earlier.c.deadAt.is_(None))
+            free = or_(table.c.claimedUntil.is_(None), table.c.claimedUntil < now)
+            due = (select(table.c.id)
+                   .where(table.c.publishedAt.is_(None), table.c.deadAt.is_(None), table.c.availableAt <= now, free,
+                          or_(table.c.key.is_(None), ~held_back))
+                   .order_by(table.c.createdAt).limit(self.batch_size))
+            if self.engine.dialect.name == "postgresql":
+                # Rows another relay is claiming right now are skipped, not waited for.
+                due = due.with_for_update(of=table, skip_locked=True)
+            lease = (update(table).where(table.c.id.in_(bindparam("ids", expanding=True)), table.c.publishedAt.is_(None),
+                                         table.c.deadAt.is_(None), free)
+                     .returning(*table.c))
+            self._statements = (due, lease)
+        return self._statements
 
     def subscribe(self, topics: set[str] | frozenset[str], handler: Handler, *, name: str | None = None) -> None:
         self.subscriptions.append(Subscription(frozenset(topics), handler, name or getattr(handler, "__name__", "handler")))
@@ -170,29 +200,15 @@ class OutboxRelay:
         return True
 
     async def _claim(self) -> list[Any]:
-        table = self.outbox
+        due, lease = self._claim_statements()
         now = _now()
-        earlier = table.alias("earlier")
-        held_back = exists().where(  # an earlier event of the same key still on its way
-            earlier.c.key == table.c.key, earlier.c.createdAt < table.c.createdAt,
-            earlier.c.publishedAt.is_(None), earlier.c.deadAt.is_(None))
-        free = or_(table.c.claimedUntil.is_(None), table.c.claimedUntil < now)
-        due = (select(table.c.id)
-               .where(table.c.publishedAt.is_(None), table.c.deadAt.is_(None), table.c.availableAt <= now, free,
-                      or_(table.c.key.is_(None), ~held_back))
-               .order_by(table.c.createdAt).limit(self.batch_size))
-        until = now + timedelta(seconds=self.lease_seconds)
         async with self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                # Rows another relay is claiming right now are skipped, not waited for.
-                due = due.with_for_update(of=table, skip_locked=True)
-            ids = list((await conn.execute(due)).scalars())
+            ids = list((await conn.execute(due, {"now": now})).scalars())
             if not ids:
                 return []
             # The lease is taken only where it is still free: the claim is decided by this write.
-            claimed = (await conn.execute(
-                update(table).where(table.c.id.in_(ids), table.c.publishedAt.is_(None), table.c.deadAt.is_(None), free)
-                .values(claimedBy=self.relay_id, claimedUntil=until).returning(*table.c))).all()
+            claimed = (await conn.execute(lease, {"now": now, "ids": ids, "claimedBy": self.relay_id,
+                                                  "claimedUntil": now + timedelta(seconds=self.lease_seconds)})).all()
         return sorted(claimed, key=lambda row: row.createdAt)
 
     async def _settle_row(self, row: Any, delivered_to: list[str], failures: dict[str, str]) -> int:
@@ -310,7 +326,8 @@ class OutboxRelay:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
         try:
             while True:
-                self._wake.clear()  # what is committed from here on wakes the wait below
+                self._woken = False  # what is committed from here on wakes the wait below
+                self._wake.clear()
                 try:
                     published = await self.run_once()
                 except asyncio.CancelledError:
@@ -323,7 +340,8 @@ class OutboxRelay:
                     try:
                         await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
                     except TimeoutError:
-                        pass
+                        continue
+                    await asyncio.sleep(self.gather_seconds)
         finally:
             self._loop = self._wake = None
 

@@ -27,7 +27,7 @@ from payment_core.errors import BadInput, OrderPayError
 from payment_core.identity import Session
 from payment_core.money import json_number
 from payment_core.paylinks import PayGrant, PayLinkError
-from payment_core.payments.service import PaymentOutcome
+from payment_core.payments.service import Click, PaymentOutcome
 from payment_core.runtime import Runtime
 from payment_core.spec import PAYMENT_CONFIRMATION
 from web.headers import page_headers
@@ -105,13 +105,12 @@ def pay_api_router(runtime: Runtime, grants: PayGrants) -> APIRouter:
         if isinstance(params, dict):
             # Bound to the price just checked against the link: a change in between is a 409, not a charge.
             params = {**params, "quote": summary.quote}
-        await payments.after_sale.pay_clicked(session, grant.object_name, grant.order_id, via="pay_link",
-                                              user_agent=request.headers.get("user-agent"),
-                                              ip=request.client.host if request.client else None)
+        click = Click(user_agent=request.headers.get("user-agent"), ip=request.client.host if request.client else None,
+                      via="pay_link")
         # Without the buyer's session: a card typed on the page only, charged once, never saved.
         with metrics.payment_start(runtime.app.codename, grant.object_name):
             outcome = await payments.start_payment(session, grant.object_name, grant.order_id, params,
-                                                   one_off_card=not signed_in)
+                                                   one_off_card=not signed_in, click=click)
         return await outcome_body(grant, outcome)
 
     async def refresh(grant: PayGrant, session: Session, _: Request, __: bool) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from payment_core.api.responses import envelope_response
 from payment_core.contract import ok_body, ok_envelope
 from payment_core.identity import Session
 from payment_core.objects import MAX_PAGE_NUMBER
-from payment_core.payments import PaymentService
+from payment_core.payments import Click, PaymentService
 from payment_core.payments.service import OrderPayments
 from payment_core.spec import ServiceSpec
 
@@ -73,10 +73,9 @@ def payment_router(service: ServiceSpec, payments: PaymentService, order: OrderP
                   summary=f"Pay for a {name} with a saved card: create and confirm a Stripe PaymentIntent")
     async def start(request: Request, object_id: str = order_id, session: Session = Depends(current_session)) -> JSONResponse:
         body = await read_json_object(request)
-        await payments.after_sale.pay_clicked(session, name, object_id, user_agent=request.headers.get("user-agent"),
-                                              ip=request.client.host if request.client else None)
+        click = Click(user_agent=request.headers.get("user-agent"), ip=request.client.host if request.client else None)
         with metrics.payment_start(payments.app.codename, name):
-            outcome = await payments.start_payment(session, name, object_id, body.get("paymentUserParams"))
+            outcome = await payments.start_payment(session, name, object_id, body.get("paymentUserParams"), click=click)
         return respond(request, "update", name, {name: outcome.order, "paymentResult": outcome.payment_result})
 
     @router.patch(f"/refresh{lower}payment/{{{obj.id_param}}}",

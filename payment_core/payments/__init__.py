@@ -1,4 +1,4 @@
 """The StripeOrder payment flow: saved cards, start, refresh, webhooks, records and events."""
-from payment_core.payments.service import CheckoutSummary, PaymentOutcome, PaymentService, WebhookOutcome
+from payment_core.payments.service import CheckoutSummary, Click, PaymentOutcome, PaymentService, WebhookOutcome
 
-__all__ = ["CheckoutSummary", "PaymentOutcome", "PaymentService", "WebhookOutcome"]
+__all__ = ["CheckoutSummary", "Click", "PaymentOutcome", "PaymentService", "WebhookOutcome"]

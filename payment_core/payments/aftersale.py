@@ -38,11 +38,16 @@ class AfterSale:
 
     # -- Stripe's webhooks about charges -------------------------------------------
 
+    @staticmethod
+    def handles(event_type: str) -> bool:
+        """Whether `handle_event` acts on events of this type (others are ignored whatever they say)."""
+        return event_type in REFUND_EVENTS or event_type.startswith("charge.dispute.")
+
     async def handle_event(self, event: dict[str, Any]) -> str:
         """A `charge.refunded`, `refund.*` or `charge.dispute.*` event: applied to the payment it names,
         re-reading Stripe for refunds (events can arrive in any order)."""
         event_type = event["type"]
-        if event_type not in REFUND_EVENTS and not event_type.startswith("charge.dispute."):
+        if not self.handles(event_type):
             return "ignored"
         obj = (event.get("data") or {}).get("object") or {}
         intent_id = obj.get("payment_intent")
@@ -98,17 +103,6 @@ class AfterSale:
             await self.audit.append(conn, payments.store.lock_row_by_id, payments.name, order_id, "quote_shown", {
                 "amountMinor": summary.amount_minor, "currency": summary.currency, "description": summary.description,
                 "quoteVersion": summary.version})
-
-    async def pay_clicked(self, session: Session, object_name: str, order_id: str, *, user_agent: str | None,
-                          ip: str | None, via: str = "api") -> None:
-        """The buyer pressed Pay (recorded before Stripe is called; only for the order's owner)."""
-        payments = self.flow.order_payments(object_name)
-        order = await payments.store.get(session, order_id)
-        if order.get(payments.store.obj.owner_property) != session.user_id:
-            return  # the flow refuses it; not a step of this order's payment
-        await self.audit.append_now(payments.store.lock_row_by_id, payments.name, order["id"], "pay_clicked", {
-            "by": session.user_id, "email": session.email or None, "name": session.full_name or None,
-            "sessionId": session.session_id, "userAgent": (user_agent or "")[:300], "ip": ip, "via": via})
 
     async def trail(self, session: Session, object_name: str, order_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The order and its audit entries, for its owner and administrators."""

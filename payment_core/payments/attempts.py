@@ -9,17 +9,17 @@ an abandoned 3-D Secure intent is cancelled before a new attempt starts.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_core.clock import utcnow
 from payment_core.contract import intent_metadata, payment_error
-from payment_core.errors import BadInput, Conflict, NotFound
-from payment_core.events import write_event
+from payment_core.errors import BadInput, Conflict, NotFound, OrderPayError
+from payment_core.events import insert_events
 from payment_core.identity import Session
 from payment_core.payments.cards import SavedCards, stripe_id, usable
 from payment_core.payments.checkout import CheckoutSummary, parse_quote, quote_matches, stale_quote, summary_of
@@ -30,6 +30,31 @@ from payment_core.payments.transitions import Transitions
 from payment_core.spec import PAYMENT_CONFIRMATION
 
 
+@dataclass(frozen=True)
+class Click:
+    """The buyer's Pay click, as the order's audit trail records it (`pay_clicked`)."""
+
+    user_agent: str | None
+    ip: str | None
+    via: str = "api"  # or pay_link
+
+    def entry(self, session: Session) -> dict[str, Any]:
+        return {"by": session.user_id, "email": session.email or None, "name": session.full_name or None,
+                "sessionId": session.session_id, "userAgent": (self.user_agent or "")[:300], "ip": self.ip,
+                "via": self.via}
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One pass of the claim: the claimed attempt; an unfinished one Stripe must be asked about
+    first; why the claim is refused (raised once the pass has committed its count); or nothing
+    (the record changed under it: decide again)."""
+
+    claimed: dict[str, Any] | None = None
+    unfinished: dict[str, Any] | None = None
+    refusal: Exception | None = None
+
+
 class Attempts:
     def __init__(self, flow: Flow, cards: SavedCards, transitions: Transitions, throttle: Throttle, *,
                  stale_attempt_seconds: float) -> None:
@@ -38,7 +63,7 @@ class Attempts:
         self.stale_attempt_seconds = stale_attempt_seconds
 
     async def start_payment(self, session: Session, object_name: str, order_id: str, params: Any, *,
-                            one_off_card: bool = False) -> PaymentOutcome:
+                            one_off_card: bool = False, click: Click | None = None) -> PaymentOutcome:
         """Create and confirm the PaymentIntent with the buyer's saved card, in one step (seed 002).
 
         With `paymentUserParams.quote` (what the payment card showed) the payment is bound to it: a
@@ -47,10 +72,12 @@ class Attempts:
 
         `one_off_card`: pay with a card typed for this payment instead (a pay link opened without
         the buyer's session): never one of their saved cards, and never saved.
+
+        `click`: the Pay click that asked for it, recorded in the order's audit trail (`pay_clicked`)
+        in the claim's transaction, once the attempt is counted by the card-testing throttle.
         """
         user_params = _payment_user_params(params)
         payments = self.flow.order_payments(object_name)
-        await self.throttle.check(session.user_id, "payment")
         order = await payments.store.get(session, order_id)
         owner = order.get(payments.store.obj.owner_property)
         if owner != session.user_id and not session.is_super_admin:
@@ -70,7 +97,7 @@ class Attempts:
         quote = user_params.get("quote")
         if quote is not None and not quote_matches(quote, summary):
             raise stale_quote(summary)
-        claimed = await self._claim_attempt(payments, session, summary, method, user_params)
+        claimed = await self._claim_attempt(payments, session, summary, method, user_params, click)
         if isinstance(claimed, PaymentOutcome):  # the unfinished attempt it found had reached Stripe
             return claimed
         record = claimed
@@ -120,45 +147,31 @@ class Attempts:
             {"attemptState": "settled", "statusLiteral": "failed", "lastError": error})
 
     async def _claim_attempt(self, payments: OrderPayments, session: Session, summary: CheckoutSummary,
-                             method: dict[str, Any], user_params: dict[str, Any]) -> dict[str, Any] | PaymentOutcome:
+                             method: dict[str, Any], user_params: dict[str, Any],
+                             click: Click | None) -> dict[str, Any] | PaymentOutcome:
         """Reserve the payment attempt and its idempotency key before calling Stripe.
 
-        The claim holds the order's lock and re-reads it, so an order changed meanwhile is a stale
-        quote, and a change of its payment-bound fields waits for (and then sees) the claim. An
-        unfinished attempt is first looked up at Stripe by its metadata: if Stripe made its intent,
-        that is applied and answered (no second charge, even after Stripe forgot the idempotency key);
-        if not, a retry with the same card reuses the key, and a new card waits until the old call
-        can no longer be in flight.
+        Each pass is one transaction (`Database.write`). The first counts the attempt in the
+        card-testing throttle and records the buyer's click; the claim itself runs in a savepoint
+        within it, so that a refused claim (a stale quote, a paid order) still leaves the attempt
+        counted. The claim holds the order's lock and re-reads it, so an order changed meanwhile is
+        a stale quote, and a change of its payment-bound fields waits for (and then sees) the claim.
+        An unfinished attempt is first looked up at Stripe by its metadata, outside any
+        transaction: if Stripe made its intent, that is applied and answered (no second charge,
+        even after Stripe forgot the idempotency key); if not, a retry with the same card reuses
+        the key, and a new card waits until the old call can no longer be in flight.
         """
-        order_uuid = uuid.UUID(summary.order["id"])
-        user = uuid.UUID(session.user_id)
-
-        def claim(attempt: int) -> dict[str, Any]:
-            return {
-                "attempt": attempt, "attemptState": "calling", "paymentId": None, "stage": 0,
-                "paymentStatus": "requires_payment_method", "statusLiteral": "started",
-                "idempotencyKey": f"orderpay-{self.flow.app.codename}-{payments.name}-{order_uuid}-{attempt}",
-                "paymentMethodId": method["paymentMethodId"], "amount": summary.amount_minor,
-                "currency": summary.currency, "redirectUrl": user_params.get("return_url"), "lastError": None,
-                "isActive": True,
-            }
-
-        for _ in range(5):
-            # A record deleted through the records API is brought back, not duplicated.
-            record = await payments.records.get_by_query({"orderId": order_uuid}, include_inactive=True)
-            if record is None:  # the first attempt creates the record already claimed
-                try:
-                    async with self.flow.db.engine.begin() as conn:
-                        created = await payments.records.create({"orderId": order_uuid, "ownerId": user, "_owner": user,
-                                                                 **claim(1)}, conn=conn)
-                        await self._lock_terms(conn, payments, summary)
-                        return created
-                except IntegrityError:
-                    continue  # created by a concurrent click; read it again
-            if record["statusLiteral"] == "success" or summary.order.get(PAYMENT_CONFIRMATION) == "paid":
-                raise Conflict("this order is already paid")
-            if record["paymentStatus"] in ("processing", "requires_capture"):
-                raise Conflict("a payment for this order is already processing")
+        for first in (True, False, False, False, False):
+            step = await self.flow.db.write(
+                lambda conn, first=first: self._claim_pass(conn, payments, session, summary, method, user_params,
+                                                           click, first=first))
+            if step.refusal is not None:
+                raise step.refusal
+            if step.claimed is not None:
+                return step.claimed
+            record = step.unfinished
+            if record is None:
+                continue  # the record changed under this pass (a concurrent click): decide again
             if record["attemptState"] == "calling":
                 state, outcome = await self.resolve_attempt(payments, record)
                 if outcome is not None:
@@ -170,27 +183,72 @@ class Attempts:
                 if same and not record["paymentId"]:
                     return record  # the same attempt again, never made at Stripe: same idempotency key
                 raise Conflict("the previous payment attempt is still being confirmed; try again in a moment")
-            if record["paymentStatus"] == "requires_action" and record["paymentId"]:
-                # An unfinished 3-D Secure attempt must not be completable once a new one starts.
-                await self.cancel_abandoned(payments, record["paymentId"])
-                continue  # the record moved on: decide again on what it is now
-            async with self.flow.db.engine.begin() as conn:
-                statement, where = payments.records.update_where(
-                    {"id": uuid.UUID(record["id"]), "recordVersion": record["recordVersion"]})
-                row = (await conn.execute(statement, {**claim(record["attempt"] + 1), "updatedAt": utcnow(), **where})).first()
-                if row is not None:
-                    await self._lock_terms(conn, payments, summary)
-                    claimed = payments.records.to_api(row)
-                    await write_event(conn, self.flow.outbox, f"{payments.records.topic}-updated", {"record": claimed},
-                                      key=claimed["id"])
-                    return claimed
+            # An unfinished 3-D Secure attempt must not be completable once a new one starts.
+            await self.cancel_abandoned(payments, record["paymentId"])
         raise Conflict("this order's payment is changing right now; try again")
 
-    async def _lock_terms(self, conn: AsyncConnection, payments: OrderPayments, summary: CheckoutSummary) -> None:
+    def _claim_pass(self, conn: Connection, payments: OrderPayments, session: Session, summary: CheckoutSummary,
+                    method: dict[str, Any], user_params: dict[str, Any], click: Click | None, *, first: bool) -> _Pass:
+        """One pass of the claim, in the caller's transaction (see `_claim_attempt`)."""
+        if first and not self.throttle.count(conn, session.user_id, "payment"):
+            return _Pass(refusal=self.throttle.refusal(session.user_id, "payment"))  # counted, nothing else
+        try:
+            with conn.begin_nested():
+                step = self._claim(conn, payments, session, summary, method, user_params)
+        except IntegrityError:
+            step = _Pass()  # the record was created by a concurrent click: read it again
+        except OrderPayError as refusal:
+            step = _Pass(refusal=refusal)
+        owner = summary.order.get(payments.store.obj.owner_property)
+        if first and click is not None and owner == session.user_id:  # a step of the owner's payment only
+            # The claim holds the order's lock; without a claim the entry takes it itself.
+            self.flow.audit.add(conn, payments.name, summary.order["id"], "pay_clicked", click.entry(session),
+                                lock=None if step.claimed is not None else payments.store.lock_row_by_id)
+        return step
+
+    def _claim(self, conn: Connection, payments: OrderPayments, session: Session, summary: CheckoutSummary,
+               method: dict[str, Any], user_params: dict[str, Any]) -> _Pass:
+        """Claim the next attempt on the payment record, or say why not (raising rolls it back)."""
+        order_uuid = uuid.UUID(summary.order["id"])
+
+        def claim(attempt: int) -> dict[str, Any]:
+            return {
+                "attempt": attempt, "attemptState": "calling", "paymentId": None, "stage": 0,
+                "paymentStatus": "requires_payment_method", "statusLiteral": "started",
+                "idempotencyKey": f"orderpay-{self.flow.app.codename}-{payments.name}-{order_uuid}-{attempt}",
+                "paymentMethodId": method["paymentMethodId"], "amount": summary.amount_minor,
+                "currency": summary.currency, "redirectUrl": user_params.get("return_url"), "lastError": None,
+                "isActive": True,
+            }
+
+        # A record deleted through the records API is brought back, not duplicated.
+        record = payments.records.first(conn, {"orderId": order_uuid}, include_inactive=True)
+        if record is None:  # the first attempt creates the record already claimed
+            user = uuid.UUID(session.user_id)
+            created = payments.records.add(conn, {"orderId": order_uuid, "ownerId": user, "_owner": user, **claim(1)})
+            self._lock_terms(conn, payments, summary)
+            return _Pass(claimed=created)
+        if record["statusLiteral"] == "success" or summary.order.get(PAYMENT_CONFIRMATION) == "paid":
+            raise Conflict("this order is already paid")
+        if record["paymentStatus"] in ("processing", "requires_capture"):
+            raise Conflict("a payment for this order is already processing")
+        if record["attemptState"] == "calling" or (record["paymentStatus"] == "requires_action" and record["paymentId"]):
+            return _Pass(unfinished=record)  # Stripe is asked about it first, outside the transaction
+        statement, where = payments.records.update_where(
+            {"id": uuid.UUID(record["id"]), "recordVersion": record["recordVersion"]})
+        row = conn.execute(statement, {**claim(record["attempt"] + 1), "updatedAt": utcnow(), **where}).first()
+        if row is None:
+            return _Pass()  # changed meanwhile: read it again
+        self._lock_terms(conn, payments, summary)
+        claimed = payments.records.to_api(row)
+        insert_events(conn, self.flow.outbox, [(f"{payments.records.topic}-updated", {"record": claimed}, claimed["id"])])
+        return _Pass(claimed=claimed)
+
+    def _lock_terms(self, conn: Connection, payments: OrderPayments, summary: CheckoutSummary) -> None:
         """Lock the order for the claim and check it still has the terms the buyer is paying; raising
         rolls the claim back. Called after the claim's write to the payment record: record, then
         order, the order in which transitions lock them too (no deadlock between the two)."""
-        row = (await conn.execute(payments.store.lock_row_by_id, {"row_id": uuid.UUID(summary.order["id"])})).first()
+        row = conn.execute(payments.store.lock_row_by_id, {"row_id": uuid.UUID(summary.order["id"])}).first()
         if row is None or not row.isActive:
             raise NotFound()
         order = payments.store.to_api(row)
@@ -240,11 +298,11 @@ class Attempts:
             age = (utcnow() - datetime.fromisoformat(record["updatedAt"].replace("Z", "+00:00"))).total_seconds()
         if age < self.stale_attempt_seconds:
             return "pending", None
-        async with self.flow.db.engine.begin() as conn:  # never reached Stripe: the attempt is over
-            await conn.execute(update(payments.table).where(
-                payments.table.c.id == uuid.UUID(record["id"]),
-                payments.table.c.recordVersion == record["recordVersion"],
-            ).values(attemptState="settled", updatedAt=utcnow(), recordVersion=payments.table.c.recordVersion + 1))
+        settle = update(payments.table).where(  # never reached Stripe: the attempt is over
+            payments.table.c.id == uuid.UUID(record["id"]),
+            payments.table.c.recordVersion == record["recordVersion"],
+        ).values(attemptState="settled", updatedAt=utcnow(), recordVersion=payments.table.c.recordVersion + 1)
+        await self.flow.db.write(lambda conn: conn.execute(settle))
         return "settled", None
 
     async def cancel_abandoned(self, payments: OrderPayments, intent_id: str) -> None:

@@ -28,7 +28,7 @@ from payment_core.events import Topics
 from payment_core.identity import Session
 from payment_core.objects import ObjectStore
 from payment_core.payments.aftersale import AfterSale
-from payment_core.payments.attempts import Attempts
+from payment_core.payments.attempts import Attempts, Click
 from payment_core.payments.cards import SavedCards
 from payment_core.payments.checkout import Checkout, CheckoutSummary, freeze_terms, summary_of
 from payment_core.payments.flow import OrderPayments, PaymentOutcome, build_flow
@@ -42,7 +42,7 @@ from payment_core.payments.webhooks import WebhookOutcome, Webhooks
 from payment_core.spec import LoadedApp
 
 # The facade's types, for its callers.
-__all__ = ["CheckoutSummary", "OrderPayments", "PaymentOutcome", "PaymentService", "WebhookOutcome"]
+__all__ = ["CheckoutSummary", "Click", "OrderPayments", "PaymentOutcome", "PaymentService", "WebhookOutcome"]
 
 
 class PaymentService:
@@ -107,8 +107,9 @@ class PaymentService:
         return summary_of(payments, order)
 
     async def start_payment(self, session: Session, object_name: str, order_id: str, params: Any, *,
-                            one_off_card: bool = False) -> PaymentOutcome:
-        return await self.attempts.start_payment(session, object_name, order_id, params, one_off_card=one_off_card)
+                            one_off_card: bool = False, click: Click | None = None) -> PaymentOutcome:
+        return await self.attempts.start_payment(session, object_name, order_id, params, one_off_card=one_off_card,
+                                                 click=click)
 
     # -- refresh and recovery (refresh.py) ---------------------------------------
 

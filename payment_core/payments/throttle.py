@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import NoReturn
 
 from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -62,7 +61,7 @@ class Throttle:
         """Count one attempt in a transaction of its own; TooManyRequests if the last minute already
         holds `per_minute` (the attempt stays counted: it is committed before the refusal)."""
         if not await self.db.write(lambda conn: self.count(conn, user_id, action, now=now)):
-            self.refuse(user_id, action)
+            raise self.refusal(user_id, action)
 
     def count(self, conn: Connection, user_id: str, action: str, *, now: float | None = None) -> bool:
         """Count one attempt in the caller's transaction; whether it is within the limit. A caller
@@ -78,7 +77,7 @@ class Throttle:
         elapsed = (now % WINDOW_SECONDS) / WINDOW_SECONDS
         return hits + previous * (1 - elapsed) <= self.per_minute
 
-    def refuse(self, user_id: str, action: str) -> NoReturn:
-        """The refusal of an attempt `count` found over the limit."""
+    def refusal(self, user_id: str, action: str) -> TooManyRequests:
+        """The refusal of an attempt `count` found over the limit (logged), for the caller to raise."""
         log.warning("throttled a burst of payment actions", extra={"userId": user_id, "action": action})
-        raise TooManyRequests(f"too many {action} attempts; wait a minute and try again")
+        return TooManyRequests(f"too many {action} attempts; wait a minute and try again")

@@ -16,15 +16,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, Update, and_, bindparam, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Table, Update, and_, bindparam, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from payment_core import metrics
 from payment_core.audit import audit_path
 from payment_core.clock import utcnow
 from payment_core.errors import OrderPayError
-from payment_core.events import write_event, write_events
+from payment_core.events import insert_events, write_event
 from payment_core.identity import Session
 from payment_core.money import json_amount
 from payment_core.mscript import MScriptError
@@ -89,8 +88,8 @@ class Transition:
     order: dict[str, Any]  # the order as the API shows it after the change
 
 
-async def apply_intent(
-    conn: AsyncConnection,
+def apply_intent(
+    conn: Connection,
     *,
     statements: TransitionStatements,
     store: ObjectStore,
@@ -118,15 +117,15 @@ async def apply_intent(
     if attempt is not None:
         where["w_attempt"] = attempt
     # The conditional update is the transition: only one concurrent caller can move the stage forward.
-    row = (await conn.execute(statements.forward[attempt is not None], {**values, **where})).first()
+    row = conn.execute(statements.forward[attempt is not None], {**values, **where}).first()
     if row is None and literal == "success":
         # Money was taken on an intent that is no longer the current attempt (it cannot normally happen:
         # a new attempt cancels the old one first). The order is paid all the same.
-        row = (await conn.execute(statements.unpaid, {**values, "w_order": order_id, **terms})).first()
+        row = conn.execute(statements.unpaid, {**values, "w_order": order_id, **terms}).first()
     if row is None:
         return None
 
-    current = (await conn.execute(store.row_by_id, {"row_id": order_id})).first()
+    current = conn.execute(store.row_by_id, {"row_id": order_id}).first()
     if current is None:
         return None
     order = store.to_api(current)
@@ -138,7 +137,7 @@ async def apply_intent(
     if mapped is not None:
         changes[config.orderStatusProperty] = mapped
     changes[config.orderStatusUpdateDateProperty] = now
-    updated = (await conn.execute(store.update_row_by_id, {**changes, "row_id": order_id})).one()
+    updated = conn.execute(store.update_row_by_id, {**changes, "row_id": order_id}).one()
     return Transition(record=dict(row._mapping), order=store.to_api(updated))
 
 
@@ -157,18 +156,23 @@ class Transitions:
         """Apply `intent` in one transaction with its events and audit entries; `event` (started /
         refreshed / calledback) names the path. Answers the order and paymentResult as they now are."""
         order_id = uuid.UUID(intent.get("metadata", {}).get("orderId") or "00000000-0000-0000-0000-000000000000")
-        async with self.flow.db.engine.begin() as conn:
-            transition = await apply_intent(conn, statements=self.statements[payments.name], store=payments.store,
-                                            scripts=payments.scripts, order_id=order_id, intent=intent, attempt=attempt)
-            if transition is not None:
-                await self._record_transition(conn, payments, transition, intent, event, user_params, webhook, session)
-                record, order = payments.records.from_columns(transition.record), transition.order
-            else:  # nothing changed: report the state as it is
-                record = await payments.records.get_by_query({"orderId": order_id}, conn=conn)
-                row = (await conn.execute(payments.store.row_by_id, {"row_id": order_id})).first()
-                order = payments.store.to_api(row) if row else {}
+        statements = self.statements[payments.name]
+        via = audit_path.get() or PATHS.get(event, event)  # read here: the unit runs where context does not follow
+
+        def unit(conn: Connection) -> tuple[Transition | None, dict[str, Any] | None, dict[str, Any]]:
+            transition = apply_intent(conn, statements=statements, store=payments.store, scripts=payments.scripts,
+                                      order_id=order_id, intent=intent, attempt=attempt)
+            if transition is None:  # nothing changed: report the state as it is
+                row = conn.execute(payments.store.row_by_id, {"row_id": order_id}).first()
+                return None, payments.records.first(conn, {"orderId": order_id}), payments.store.to_api(row) if row else {}
+            self._record_transition(conn, payments, transition, intent, event, user_params, webhook, session, via)
+            return transition, payments.records.from_columns(transition.record), transition.order
+
+        transition, record, order = await self.flow.db.write(unit)
         if transition is not None:  # committed: count it (once: the transition is a conditional update)
             metrics.payment_transition(self.flow.app.codename, payments.name, transition.record["statusLiteral"])
+            log.info("payment transition", extra={"object": payments.name, "orderId": transition.order["id"],
+                                                  "paymentId": intent["id"], "status": intent["status"], "via": event})
         if transition is None and intent["status"] == "succeeded" and not (
                 record is not None and record["paymentId"] == intent["id"] and record["statusLiteral"] == "success"):
             # Money taken that pays for nothing: a second charge of a paid order, or not the attempt's terms.
@@ -183,9 +187,10 @@ class Transitions:
                 record = {**record, "statusLiteral": "failed"}  # never report a refunded charge as paid
         return PaymentOutcome(order, self.flow.result(record, intent, user_params))
 
-    async def _record_transition(self, conn: Any, payments: OrderPayments, transition: Transition, intent: dict[str, Any],
-                                 event: str, user_params: dict[str, Any] | None, webhook: dict[str, Any] | None,
-                                 session: Session | None) -> None:
+    def _record_transition(self, conn: Connection, payments: OrderPayments, transition: Transition,
+                           intent: dict[str, Any], event: str, user_params: dict[str, Any] | None,
+                           webhook: dict[str, Any] | None, session: Session | None, via: str) -> None:
+        """The transition's events and audit entries, in its transaction."""
         record = payments.records.from_columns(transition.record)
         # The seeds' edge-function request: the latest order under its object name, and the session if any.
         payload: dict[str, Any] = {payments.name: transition.order, "session": _session_json(session)}
@@ -194,31 +199,30 @@ class Transitions:
         else:
             payload["paymentResult"] = self.flow.result(record, intent, user_params, with_secret=False)
         topic = self.flow.topics.payment(payments.service_name, payments.name, event)
-        await write_events(conn, self.flow.outbox, [
+        insert_events(conn, self.flow.outbox, [
             (f"{payments.records.topic}-updated", {"record": record}, record["id"]),
             (topic, payload, transition.order["id"]),
         ])
-        await self._audit(conn, payments, transition, intent, event)
-        log.info("payment transition", extra={"object": payments.name, "orderId": transition.order["id"],
-                                              "paymentId": intent["id"], "status": intent["status"], "via": event})
+        self._audit(conn, payments, transition, intent, via)
 
-    async def _audit(self, conn: AsyncConnection, payments: OrderPayments, transition: Transition,
-                     intent: dict[str, Any], event: str) -> None:
-        """The audit entries of a Stripe state applied to the order (inside the transition's transaction)."""
+    def _audit(self, conn: Connection, payments: OrderPayments, transition: Transition, intent: dict[str, Any],
+               via: str) -> None:
+        """The audit entries of a Stripe state applied to the order (inside the transition's transaction).
+        The first takes the order's lock (held already when the transition changed the order)."""
         order_id = str(transition.order["id"])
         lock = payments.store.lock_row_by_id
         t = self.flow.audit.table
-        created = (await conn.execute(select(t.c.data).where(
-            t.c.objectName == payments.name, t.c.orderId == order_id, t.c.kind == "intent_created"))).scalars().all()
+        created = conn.execute(select(t.c.data).where(
+            t.c.objectName == payments.name, t.c.orderId == order_id, t.c.kind == "intent_created")).scalars().all()
         if not any(json.loads(data).get("paymentId") == intent["id"] for data in created):
-            await self.flow.audit.append(conn, lock, payments.name, order_id, "intent_created", {
+            self.flow.audit.add(conn, payments.name, order_id, "intent_created", {
                 "paymentId": intent["id"], "amount": intent.get("amount"), "currency": str(intent.get("currency") or "").upper(),
-                "attempt": transition.record.get("attempt")})
-        await self.flow.audit.append(conn, lock, payments.name, order_id, "stripe_state", {
+                "attempt": transition.record.get("attempt")}, lock=lock)
+            lock = None
+        self.flow.audit.add(conn, payments.name, order_id, "stripe_state", {
             "paymentId": intent["id"], "status": intent["status"], "statusLiteral": transition.record.get("statusLiteral"),
             "amount": intent.get("amount"), "currency": str(intent.get("currency") or "").upper(),
-            "via": audit_path.get() or PATHS.get(event, event),
-            "paymentConfirmation": transition.order.get("_paymentConfirmation")})
+            "via": via, "paymentConfirmation": transition.order.get("_paymentConfirmation")}, lock=lock)
 
     async def _refund_unwanted(self, payments: OrderPayments, intent: dict[str, Any], reason: str) -> None:
         """A succeeded charge that pays nothing (the order is already paid by another, or the charge is not

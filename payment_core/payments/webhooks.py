@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import stripe
-from sqlalchemy import MetaData, bindparam, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, MetaData, bindparam, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from payment_core.clock import utcnow
 from payment_core.errors import OrderPayError, WebhookNotReady, WebhookRejected
@@ -40,8 +40,13 @@ class Webhooks:
                  secrets: list[str], tolerance: int) -> None:
         self.flow, self.transitions, self.after_sale = flow, transitions, after_sale
         self.secrets, self.tolerance = secrets, tolerance
-        self.deliveries = webhook_delivery_table(metadata)
-        self._finish_delivery_statement = update(self.deliveries).where(self.deliveries.c.eventId == bindparam("w_event"))
+        self.deliveries = table = webhook_delivery_table(metadata)
+        insert = postgresql.insert if flow.db.engine.dialect.name == "postgresql" else sqlite.insert
+        # One statement stores a delivery or counts a repeated one, and says which (deliveries == 1: new).
+        self._store_statement = insert(table).on_conflict_do_update(
+            index_elements=[table.c.eventId], set_={"deliveries": table.c.deliveries + 1},
+        ).returning(table.c.status, table.c.deliveries)
+        self._finish_statement = update(table).where(table.c.eventId == bindparam("w_event"))
 
     async def handle_webhook(self, payload: bytes, signature: str | None, *,
                              expected: tuple[str, str] | None = None) -> WebhookOutcome:
@@ -49,12 +54,19 @@ class Webhooks:
 
         Stored before processing; applied in one transaction with its events, so a failure half
         way applies nothing and the delivery (kept as `failed`) is processed again on Stripe's retry.
+        An event with nothing of this app's to apply (another system's payment on a shared Stripe
+        account, a type orderpay does not act on: told from the event alone) is stored already
+        marked `ignored`, in one transaction.
         """
         event = self._verify(payload, signature)
         event_id, event_type = event["id"], event["type"]
         # Stored as events carry it: without the intent's client secret and next-action URLs.
-        status = await self._store_delivery(event_id, event_type, json.dumps(without_client_secret(event)).encode())
-        if status in ("processed", "ignored"):
+        stored = json.dumps(without_client_secret(event))
+        if not self._may_apply(event):
+            earlier = await self.flow.db.write(lambda conn: self._store(conn, event_id, event_type, stored, "ignored"))
+            return WebhookOutcome(event_id, "duplicate" if earlier in ("processed", "ignored") else "ignored")
+        earlier = await self.flow.db.write(lambda conn: self._store(conn, event_id, event_type, stored, "received"))
+        if earlier in ("processed", "ignored"):
             return WebhookOutcome(event_id, "duplicate")
         try:
             outcome = await self._process(event, expected)
@@ -66,6 +78,14 @@ class Webhooks:
             raise
         await self._finish_delivery(event_id, outcome)
         return WebhookOutcome(event_id, outcome)
+
+    def _may_apply(self, event: dict[str, Any]) -> bool:
+        """Whether anything of this app's can be applied from `event` (False: `ignored` for sure)."""
+        if not event["type"].startswith("payment_intent."):
+            return self.after_sale.handles(event["type"])
+        intent = (event.get("data") or {}).get("object") or {}
+        metadata = intent.get("metadata") or {}
+        return metadata.get("orderpayApp") == self.flow.app.codename and metadata.get("orderpayObject") in self.flow.orders
 
     def _verify(self, payload: bytes, signature: str | None) -> dict[str, Any]:
         if not self.secrets:
@@ -94,25 +114,26 @@ class Webhooks:
             raise WebhookRejected("the body is not a Stripe event")
         return event
 
-    async def _store_delivery(self, event_id: str, event_type: str, payload: bytes) -> str:
-        table = self.deliveries
-        try:
-            async with self.flow.db.engine.begin() as conn:
-                await conn.execute(table.insert(), {
-                    "id": uuid.uuid4(), "eventId": event_id, "type": event_type,
-                    "payload": payload.decode("utf-8", "replace"), "status": "received", "deliveries": 1,
-                    "receivedAt": utcnow()})
-            return "received"
-        except IntegrityError:
-            async with self.flow.db.engine.begin() as conn:
-                await conn.execute(update(table).where(table.c.eventId == event_id)
-                                   .values(deliveries=table.c.deliveries + 1))
-                return (await conn.execute(select(table.c.status).where(table.c.eventId == event_id))).scalar_one()
+    def _store(self, conn: Connection, event_id: str, event_type: str, payload: str, status: str) -> str | None:
+        """Store a delivery as `status` (`received`, or `ignored` when nothing is to be applied) or
+        count a repeated one; the status an earlier delivery left (None for the first). A repeat
+        of an event whose processing failed, now with nothing to apply, is marked `ignored`."""
+        now = utcnow()
+        row = conn.execute(self._store_statement, {
+            "id": uuid.uuid4(), "eventId": event_id, "type": event_type, "payload": payload, "status": status,
+            "deliveries": 1, "receivedAt": now, "processedAt": None if status == "received" else now}).one()
+        if row.deliveries == 1:
+            return None
+        if status == "ignored" and row.status not in ("processed", "ignored"):
+            self._finish(conn, event_id, "ignored")
+        return row.status
+
+    def _finish(self, conn: Connection, event_id: str, status: str, error: str | None = None) -> None:
+        conn.execute(self._finish_statement, {"w_event": event_id, "status": status, "lastError": error,
+                                              "processedAt": utcnow()})
 
     async def _finish_delivery(self, event_id: str, status: str, *, error: str | None = None) -> None:
-        async with self.flow.db.engine.begin() as conn:
-            await conn.execute(self._finish_delivery_statement,
-                               {"w_event": event_id, "status": status, "lastError": error, "processedAt": utcnow()})
+        await self.flow.db.write(lambda conn: self._finish(conn, event_id, status, error))
 
     async def _process(self, event: dict[str, Any], expected: tuple[str, str] | None) -> str:
         if not event["type"].startswith("payment_intent."):
