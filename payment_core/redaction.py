@@ -20,9 +20,9 @@ KINDS: dict[str, tuple[str, str]] = {
     # Pay links, `/pay/{token}` and the pay page's API `/pay/api/{token}/…`, with their host if any
     # (`/pay/result` is a page, not a link).
     "pay_link": (r"(?:https?://[^\s\"'<>]*?)?/pay/(?:api/)?", r"(?!result\b)[A-Za-z0-9._~%-]+"),
-    # Query and form parameters that carry a secret.
-    "parameter": (r"\b(?i:(?:payment_intent_)?client_secret|(?:access_|id_|refresh_)?token|key|secret)=",
-                  r"[^&\s\"'#<>\\]+"),
+    # Query and form parameters that carry a secret: `token=`, `access_token=`, `api_key=`,
+    # `client_secret=`, `password=`, …
+    "parameter": (r"\b(?i:(?:[a-z0-9]+_)*(?:secret|token|key|password|passwd))=", r"[^&\s\"'#<>\\]+"),
     # Authorization header values. The scheme is spelled as clients send it, so that prose such as
     # "a basic question" stays; a real credential is at least 8 characters.
     "authorization": (r"\b(?:[Bb]earer|BEARER|Basic|BASIC)\s+", r"[A-Za-z0-9._~+/=-]{8,}"),

@@ -30,7 +30,8 @@ MORE = [  # the other spellings each kind must catch
     ("/pay/api/djIuMTc2NDY1.c2lnbmF0dXJl/start", "djIuMTc2NDY1.c2lnbmF0dXJl"),
     ("seti_1Ab_secret_Cd0123", "Cd0123"), ("pm_1Ab_secret_Ef0123", "Ef0123"), ("src_1Ab_secret_Gh0123", "Gh0123"),
     ("rk_test_Zz0123456789", "Zz0123456789"), ("Basic YWxpY2U6c2VjcmV0MTIz", "YWxpY2U6c2VjcmV0MTIz"),
-    ("?CLIENT_SECRET=pi_1_secret_2&x=1", "pi_1_secret_2"), ("card 5555555555554444.", "5555555555554444"),
+    ("?CLIENT_SECRET=pi_1_secret_2&x=1", "pi_1_secret_2"), ("?api_key=ak0123&x=1", "ak0123"),
+    ("password=hunter2 next", "hunter2"), ("payment_intent_client_secret=pics0123", "pics0123"), ("card 5555555555554444.", "5555555555554444"),
     ("amex 378282246310005", None),  # Amex starts with 3: a card number too
 ]
 
