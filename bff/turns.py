@@ -232,18 +232,20 @@ class TurnHub:
                         tools.call_meta = {"orderpay/conversationId": str(turn.conversation_id),
                                            "orderpay/turnId": str(turn.id)}
                         payments = PaymentWatch(turn.emit_async)
+                        watching = anyio.CancelScope()
 
                         async def emit(name: str, data: dict[str, Any]) -> None:
                             await turn.emit_async(name, data)
                             if name == "tool_result":
+                                watched = bool(payments.payments)
                                 await payments.tool_result(tools, data)
+                                # Followed from the turn's first payment on (most turns prepare none).
+                                # In the hub's task group, not one of its own: the loop's errors stay unwrapped.
+                                if payments.payments and not watched and self._group is not None:
+                                    self._group.start_soon(self._watch_payments, payments, tools, watching)
 
                         loop = ToolLoop(self.provider, tools, self.system, history, emit,
                                         max_rounds=self.chat.chat_max_tool_rounds)
-                        # In the hub's task group, not one of its own: the loop's errors stay unwrapped.
-                        watching = anyio.CancelScope()
-                        if self._group is not None:
-                            self._group.start_soon(self._watch_payments, payments, tools, watching)
                         try:
                             await loop.run()
                         finally:
