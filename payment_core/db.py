@@ -58,8 +58,11 @@ class Database:
         # SQLite: one writer thread (one writer at a time anyway). PostgreSQL: a thread for each
         # connection of the plain pool, shared by reads and writes.
         self._writer_thread = sqlite_driver.Worker("orderpay-sqlite-writer") if writer is not None and not postgres else None
-        self._writer_pool = (ThreadPoolExecutor(writer.pool.size(), thread_name_prefix="orderpay-writer")  # type: ignore[attr-defined]
+        self._writer_pool = (ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="orderpay-writer")
                              if writer is not None and postgres else None)
+        self._writer_connections = threading.local()
+        self._held: list[Connection] = []  # every writer thread's connection, closed by `dispose`
+        self._held_lock = threading.Lock()
         self.after_write: list[Callable[[], None]] = []
         for sync_engine in (engine.sync_engine, writer):
             if sync_engine is not None:
@@ -130,9 +133,24 @@ class Database:
                 raise
 
     def _write_here(self, work: Callable[[Connection], T]) -> T:
+        conn = self._writer_connection()
+        with conn.begin():
+            result = work(conn)
+        if conn.info.pop(COMMITTED, None):  # a held connection is never checked in: run them here
+            for callback in self.after_write:
+                callback()
+        return result
+
+    def _writer_connection(self) -> Connection:
+        """This writer thread's connection, kept open: taking a pooled connection and giving it
+        back cost about as much as a short unit's statements."""
         assert self._writer is not None
-        with self._writer.begin() as conn:
-            return work(conn)
+        conn: Connection | None = getattr(self._writer_connections, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._writer_connections.conn = self._writer.connect()
+            with self._held_lock:
+                self._held.append(conn)
+        return conn
 
     def _notify_after_commits(self, engine: Engine) -> None:
         """Run `after_write` once a connection whose transaction asked for it is back in the pool,
@@ -160,13 +178,23 @@ class Database:
             if held is not None:
                 held.close()
             self._key_reader.dispose()  # and the connections other threads held
+        if self._writer_pool is not None:
+            self._writer_pool.shutdown(wait=True)
         for thread, engine in ((self._reader_thread, self._reader), (self._writer_thread, self._writer)):
             if thread is not None and engine is not None:
-                await thread.call(engine.dispose)
+                await thread.call(self._close_held if engine is self._writer else engine.dispose)
                 thread.stop()
-        if self._writer_pool is not None and self._writer is not None:
-            self._writer_pool.shutdown(wait=True)
-            self._writer.dispose()
+        if self._writer_pool is not None:
+            self._close_held()
+
+    def _close_held(self) -> None:
+        """Close the writer threads' connections (their threads are idle by now), then the pool."""
+        assert self._writer is not None
+        with self._held_lock:
+            held, self._held = self._held, []
+        for conn in held:
+            conn.close()
+        self._writer.dispose()
 
 
 # PostgreSQL units of work run side by side: a unit waits on the network most of its time (its
@@ -187,7 +215,8 @@ def create_database(url: str) -> Database:
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
         # The same database through psycopg, for the units of work's threads.
-        writer = sqlalchemy.create_engine(parsed.set(drivername="postgresql+psycopg"), pool_size=WRITER_THREADS,
+        # Each thread keeps a connection for writes and takes one from the pool for each read.
+        writer = sqlalchemy.create_engine(parsed.set(drivername="postgresql+psycopg"), pool_size=2 * WRITER_THREADS,
                                           max_overflow=0, pool_recycle=1800)
         return Database(engine, writer=writer)
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
