@@ -113,16 +113,20 @@ class AuditTrail:
         return await conn.run_sync(lambda sync: self.add(sync, object_name, order_id, kind, data, lock=lock))
 
     def add(self, conn: Connection, object_name: str, order_id: str, kind: str, data: dict[str, Any], *,
-            lock: Any | None) -> dict[str, Any]:
+            lock: Any | None, after: dict[str, Any] | None = None) -> dict[str, Any]:
         """Append one entry in the caller's transaction. `lock` is the order object's `lock_row_by_id`:
         taking it first makes the appends of one order follow each other (the unique seq is the
-        backstop); None when the caller's transaction holds the order's lock already."""
+        backstop); None when the caller's transaction holds the order's lock already. `after`: the
+        entry this transaction appended last to the same chain (under the lock it holds), so the
+        chain's end need not be read again."""
         if lock is not None:
             conn.execute(lock, {"row_id": uuid.UUID(order_id)})
         t = self.table
-        last = conn.execute(self._last, {"object_name": object_name, "order_id": order_id}).first()
-        entry = {"objectName": object_name, "orderId": order_id, "seq": (last.seq + 1) if last else 1, "kind": kind,
-                 "at": iso(utcnow()), "data": canonical(scrub(data)), "prevHash": last.hash if last else GENESIS}
+        last = after if after is not None else conn.execute(
+            self._last, {"object_name": object_name, "order_id": order_id}).first()
+        seq, prev = (last["seq"], last["hash"]) if isinstance(last, dict) else (last.seq, last.hash) if last else (0, GENESIS)
+        entry = {"objectName": object_name, "orderId": order_id, "seq": seq + 1, "kind": kind,
+                 "at": iso(utcnow()), "data": canonical(scrub(data)), "prevHash": prev}
         entry["hash"] = entry_hash(entry)
         conn.execute(t.insert(), {"id": uuid.uuid4(), **entry})
         return entry

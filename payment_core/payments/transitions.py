@@ -86,6 +86,7 @@ class TransitionStatements:
 class Transition:
     record: dict[str, Any]  # the payment record's columns after the change
     order: dict[str, Any]  # the order as the API shows it after the change
+    order_locked: bool  # whether the transition changed the order (and so holds its row lock)
 
 
 def apply_intent(
@@ -130,7 +131,7 @@ def apply_intent(
         return None
     order = store.to_api(current)
     if order.get(PAYMENT_CONFIRMATION) == "paid":
-        return Transition(record=dict(row._mapping), order=order)  # paid never goes back
+        return Transition(record=dict(row._mapping), order=order, order_locked=False)  # paid never goes back
     config = store.obj.order
     changes: dict[str, Any] = {PAYMENT_CONFIRMATION: CONFIRMATION_FOR_LITERAL[literal], "updatedAt": now}
     mapped = _mapped_status(store, scripts, literal, order)
@@ -138,7 +139,7 @@ def apply_intent(
         changes[config.orderStatusProperty] = mapped
     changes[config.orderStatusUpdateDateProperty] = now
     updated = conn.execute(store.update_row_by_id, {**changes, "row_id": order_id}).one()
-    return Transition(record=dict(row._mapping), order=store.to_api(updated))
+    return Transition(record=dict(row._mapping), order=store.to_api(updated), order_locked=True)
 
 
 class Transitions:
@@ -208,21 +209,23 @@ class Transitions:
     def _audit(self, conn: Connection, payments: OrderPayments, transition: Transition, intent: dict[str, Any],
                via: str) -> None:
         """The audit entries of a Stripe state applied to the order (inside the transition's transaction).
-        The first takes the order's lock (held already when the transition changed the order)."""
+        The first takes the order's lock unless the transition holds it (it changed the order); the
+        second follows the first without reading the chain's end again."""
         order_id = str(transition.order["id"])
-        lock = payments.store.lock_row_by_id
+        lock = None if transition.order_locked else payments.store.lock_row_by_id
         t = self.flow.audit.table
         created = conn.execute(select(t.c.data).where(
             t.c.objectName == payments.name, t.c.orderId == order_id, t.c.kind == "intent_created")).scalars().all()
+        first = None
         if not any(json.loads(data).get("paymentId") == intent["id"] for data in created):
-            self.flow.audit.add(conn, payments.name, order_id, "intent_created", {
+            first = self.flow.audit.add(conn, payments.name, order_id, "intent_created", {
                 "paymentId": intent["id"], "amount": intent.get("amount"), "currency": str(intent.get("currency") or "").upper(),
                 "attempt": transition.record.get("attempt")}, lock=lock)
             lock = None
         self.flow.audit.add(conn, payments.name, order_id, "stripe_state", {
             "paymentId": intent["id"], "status": intent["status"], "statusLiteral": transition.record.get("statusLiteral"),
             "amount": intent.get("amount"), "currency": str(intent.get("currency") or "").upper(),
-            "via": via, "paymentConfirmation": transition.order.get("_paymentConfirmation")}, lock=lock)
+            "via": via, "paymentConfirmation": transition.order.get("_paymentConfirmation")}, lock=lock, after=first)
 
     async def _refund_unwanted(self, payments: OrderPayments, intent: dict[str, Any], reason: str) -> None:
         """A succeeded charge that pays nothing (the order is already paid by another, or the charge is not
