@@ -36,8 +36,8 @@ class Database:
     connection keeps every other write of this process out until the unit has committed.
     A read of a row by its key (`read_by_key`) skips even the thread hop on SQLite.
 
-    On PostgreSQL a unit runs in one of a few threads on a plain (psycopg) connection, a read in
-    a read-only transaction: its statements go back to back, without waiting between them for
+    On PostgreSQL a unit runs in one of a few threads on a plain (psycopg) connection, a read on a
+    read-only one in autocommit: its statements go back to back, without waiting between them for
     the event loop to come round — where an asyncio connection sits idle in transaction, its
     row locks held, while the loop serves other requests — and it costs about half the CPU.
 
@@ -51,7 +51,7 @@ class Database:
         postgres = engine.dialect.name == "postgresql"
         self._read_only = engine.execution_options(postgresql_readonly=True) if postgres else engine
         self._reader = reader
-        self._reader_thread = sqlite_driver.Worker("orderpay-sqlite-reader") if reader is not None else None
+        self._reader_thread = sqlite_driver.Worker("orderpay-sqlite-reader") if reader is not None and not postgres else None
         self._key_reader = key_reader
         self._key_connections = threading.local()
         self._writer = writer
@@ -72,7 +72,7 @@ class Database:
         if self._reader_thread is not None:
             return await self._reader_thread.call(self._read_here, work)
         if self._writer_pool is not None:
-            return await asyncio.get_running_loop().run_in_executor(self._writer_pool, self._read_plain, work)
+            return await asyncio.get_running_loop().run_in_executor(self._writer_pool, self._read_here, work)
         async with self._read_only.connect() as conn:
             return await conn.run_sync(work)
 
@@ -105,11 +105,6 @@ class Database:
     def _read_here(self, work: Callable[[Connection], T]) -> T:
         assert self._reader is not None
         with self._reader.connect() as conn:
-            return work(conn)
-
-    def _read_plain(self, work: Callable[[Connection], T]) -> T:
-        assert self._writer is not None
-        with self._writer.connect().execution_options(postgresql_readonly=True) as conn, conn.begin():
             return work(conn)
 
     async def write(self, work: Callable[[Connection], T]) -> T:
@@ -186,6 +181,8 @@ class Database:
                 thread.stop()
         if self._writer_pool is not None:
             self._close_held()
+            if self._reader is not None:
+                self._reader.dispose()
 
     def _close_held(self) -> None:
         """Close the writer threads' connections (their threads are idle by now), then the pool."""
@@ -214,11 +211,16 @@ def create_database(url: str) -> Database:
     engine = create_engine(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
-        # The same database through psycopg, for the units of work's threads.
-        # Each thread keeps a connection for writes and takes one from the pool for each read.
-        writer = sqlalchemy.create_engine(parsed.set(drivername="postgresql+psycopg"), pool_size=2 * WRITER_THREADS,
-                                          max_overflow=0, pool_recycle=1800)
-        return Database(engine, writer=writer)
+        # The same database through psycopg, for the units of work's threads: each keeps a connection
+        # for writes, and takes one for each read from a pool of read-only connections in autocommit
+        # (a read is its statements alone: no BEGIN and COMMIT round trips, and as a READ COMMITTED
+        # transaction would, each statement sees what was committed when it began).
+        plain = parsed.set(drivername="postgresql+psycopg")
+        writer = sqlalchemy.create_engine(plain, pool_size=WRITER_THREADS, max_overflow=0, pool_recycle=1800)
+        reader = sqlalchemy.create_engine(plain, pool_size=WRITER_THREADS, max_overflow=0, pool_recycle=1800,
+                                          isolation_level="AUTOCOMMIT",
+                                          connect_args={"options": "-c default_transaction_read_only=on"})
+        return Database(engine, reader=reader, writer=writer)
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return Database(engine)  # an in-memory database is private to its one connection
     reader = sqlalchemy.create_engine(
