@@ -1,6 +1,7 @@
-"""Start payment over HTTP against the bare SDK's create-and-confirm on the same sandbox
-(target: p50 ratio <= 1.3, on SQLite and PostgreSQL), and webhook ingestion with
-deduplication (target: >= 300 events/s on SQLite).
+"""Start payment over HTTP against a floor endpoint making the same SDK call on the same sandbox
+(issue 17's measure: start payment p50 / floor endpoint p50, goal <= 1.3 on SQLite and <= 1.6 on
+PostgreSQL; the bare SDK call is shown beside them), and webhook ingestion with deduplication
+(>= 300 events/s on SQLite).
 
     .venv/bin/python bench/start_payment.py            # full run, writes docs/performance.md
     .venv/bin/python bench/start_payment.py --quick --no-write
@@ -32,6 +33,7 @@ from tests.support import drop_postgres, prepare_postgres  # noqa: E402  (the te
 
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/orderpay_bench"
 ORDERS = "/ordermanagement-api/v1/orders"
+GOALS = {"SQLite": 1.3, "PostgreSQL": 1.6}  # issue 17: start payment p50 / floor endpoint p50
 
 
 WEBHOOK_SECRET = "whsec_orderpay_bench"
@@ -195,14 +197,15 @@ def main() -> int:
                 sandbox.stop()
             if url:  # leave nothing behind for the next run
                 drop_postgres(url)
-        ratios[label] = ours.p50 / bare.p50
-        rows.append(f"| {label} | {bare.p50:.2f} | {bare.p99:.2f} | {through_floor.p50:.2f} ({through_floor.p50 / bare.p50:.2f}) "
-                    f"| {ours.p50:.2f} | {ours.p99:.2f} | **{ratios[label]:.2f}** |")
+        ratios[label] = ours.p50 / through_floor.p50
+        rows.append(f"| {label} | {bare.p50:.2f} | {through_floor.p50:.2f} | {ours.p50:.2f} | {ours.p99:.2f} "
+                    f"| {ours.p50 / bare.p50:.2f} | **{ratios[label]:.2f}** (goal <= {GOALS[label]}) |")
 
-    table = "\n".join(["| database | bare SDK p50 ms | bare SDK p99 ms | floor endpoint p50 ms (ratio) "
-                       "| start payment p50 ms | start payment p99 ms | p50 ratio |",
+    table = "\n".join(["| database | bare SDK p50 ms | floor endpoint p50 ms | start payment p50 ms | start payment p99 ms "
+                       "| start / bare SDK | start / floor endpoint |",
                        "|---|---|---|---|---|---|---|", *rows])
-    summary = (f"Target p50 ratio <= 1.3. Webhook ingestion (SQLite, signed, 1 in 4 a duplicate, 8 in flight): "
+    summary = (f"Issue 17's measure is start payment p50 / floor endpoint p50 (a bare FastAPI endpoint making the "
+               f"same SDK call). Webhook ingestion (SQLite, signed, 1 in 4 a duplicate, 8 in flight): "
                f"**{rate:.0f} events/s** (target >= 300).")
     print(table)
     print(summary)
