@@ -141,7 +141,10 @@ def test_a_paid_order_leaves_one_payment_event_and_its_db_events_in_the_outbox(
     webhooks_settled(server, result["paymentId"])  # Stripe's own webhooks about the payment change nothing more
 
     events = payment_events(server, app, order["id"])
-    assert [event["topic"] for event in events] == [app.topic("started")], "one payment event per transition"
+    # One payment event for the one transition: the start payment's own (`started`), or Stripe's
+    # webhook's (`calledback`) when the webhook arrived first — the flow allows either order.
+    assert [event["topic"] for event in events] in ([app.topic("started")], [app.topic("calledback")]), \
+        "one payment event per transition"
     payload = events[0]["payload"]
     assert payload[app.name]["id"] == order["id"] and payload[app.name]["_paymentConfirmation"] == "paid"
     assert payload[app.name][app.status_field] == app.mapped["success"]
