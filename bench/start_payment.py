@@ -202,7 +202,7 @@ def main() -> int:
                     f"| {ours.p50 / bare.p50:.2f} | **{ratios[label]:.2f}** (goal <= {GOALS[label]}) |")
 
     table = "\n".join(["| database | bare SDK p50 ms | floor endpoint p50 ms | start payment p50 ms | start payment p99 ms "
-                       "| start / bare SDK | start / floor endpoint |",
+                       "| ratio to the bare SDK | ratio to the floor endpoint |",
                        "|---|---|---|---|---|---|---|", *rows])
     summary = (f"Issue 17's measure is start payment p50 / floor endpoint p50 (a bare FastAPI endpoint making the "
                f"same SDK call). Webhook ingestion (SQLite, signed, 1 in 4 a duplicate, 8 in flight): "

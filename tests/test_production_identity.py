@@ -83,4 +83,6 @@ def test_an_unreachable_issuer_is_a_503(tmp_path: Path, external_issuer: tuple[D
 
 def test_production_without_a_jwks_url_refuses_to_start(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="ORDERPAY_AUTH_JWKS_URL"):
-        LiveServer.start(Settings(app="airbnb", data_dir=tmp_path, environment="production"))
+        # With a Stripe key, so that what production lacks is the identity provider's keys.
+        LiveServer.start(Settings(app="airbnb", data_dir=tmp_path, environment="production",
+                                  stripe_secret_key="sk_test_ProductionNeedsAStripeKey"))
