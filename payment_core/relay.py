@@ -33,12 +33,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Any, Protocol
 
 from sqlalchemy import Select, Table, Update, and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from payment_core.clock import utcnow
 from payment_core.events import write_event
 
 log = logging.getLogger("orderpay.relay")
@@ -88,10 +89,6 @@ def backoff_seconds(attempts: int, *, base: float = 0.5, cap: float = 60.0) -> f
     (`0.5 * 2 ** 1100` would overflow a float)."""
     exponent = min(max(attempts - 1, 0), 62)
     return min(cap, base * float(1 << exponent))
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _error_text(error: BaseException | str) -> str:
@@ -185,7 +182,7 @@ class OutboxRelay:
         """Mark a batch's fully delivered rows published in one transaction; False if that failed
         (each row is then settled on its own, so that one bad row does not hold the others)."""
         table = self.outbox
-        now = _now()
+        now = utcnow()
         try:
             async with self.engine.begin() as conn:
                 await self._without_flush_wait(conn)
@@ -210,7 +207,7 @@ class OutboxRelay:
 
     async def _claim(self) -> list[Any]:
         due, lease = self._claim_statements()
-        now = _now()
+        now = utcnow()
         async with self.engine.begin() as conn:
             ids = list((await conn.execute(due, {"now": now})).scalars())
             if not ids:
@@ -264,7 +261,7 @@ class OutboxRelay:
         table = self.outbox
         attempts = row.attempts + 1
         mine = and_(table.c.id == row.id, table.c.claimedBy == self.relay_id)
-        now = _now()
+        now = utcnow()
         if not failures:
             async with self.engine.begin() as conn:
                 await conn.execute(update(table).where(mine).values(
@@ -303,7 +300,7 @@ class OutboxRelay:
             async with self.engine.begin() as conn:
                 await conn.execute(update(table).where(table.c.id == row.id, table.c.claimedBy == self.relay_id).values(
                     attempts=row.attempts + 1,
-                    availableAt=_now() + timedelta(seconds=backoff_seconds(
+                    availableAt=utcnow() + timedelta(seconds=backoff_seconds(
                         row.attempts + 1, base=self.base_backoff_seconds, cap=self.max_backoff_seconds))))
         except Exception:
             log.warning("outbox row left to its lease", extra={"eventId": str(row.id)})
@@ -319,7 +316,7 @@ class OutboxRelay:
             dead = (await conn.execute(select(func.count()).where(table.c.deadAt.is_not(None)))).scalar_one()
         if oldest is not None and oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=timezone.utc)
-        lag = max(0.0, (_now() - oldest).total_seconds()) if oldest is not None else 0.0
+        lag = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
         return Backlog(pending=count, oldest_pending_seconds=lag, dead=dead)
 
     async def requeue_dead(self, event_ids: list[uuid.UUID]) -> int:
@@ -327,7 +324,7 @@ class OutboxRelay:
         table = self.outbox
         async with self.engine.begin() as conn:
             result = await conn.execute(update(table).where(table.c.id.in_(event_ids), table.c.deadAt.is_not(None))
-                                        .values(deadAt=None, attempts=0, availableAt=_now()))
+                                        .values(deadAt=None, attempts=0, availableAt=utcnow()))
         return result.rowcount or 0
 
     # -- running ----------------------------------------------------------------------------
