@@ -22,7 +22,9 @@ from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from orderpay import build_runtime, create_rest_server, create_server
-from payment_core.identity import Session, find_demo_user
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from payment_core.identity import DevTokenIssuer, Session, SigningKey, find_demo_user
 from payment_core.runtime import Runtime
 from payment_core.sandbox import SandboxConfig
 from payment_core.settings import Settings
@@ -235,3 +237,11 @@ class RunningApp(ComposedApp):
         app = factory(settings)
         async with app.router.lifespan_context(app):
             yield cls(settings, app)
+
+
+def untrusted_token(username: str = "alice") -> str:
+    """A well-formed token with a demo user's claims, signed by a key the server does not trust."""
+    key = SigningKey.from_private_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    user = find_demo_user(username)
+    assert user is not None
+    return DevTokenIssuer(key, "orderpay-dev", "orderpay").issue(user)

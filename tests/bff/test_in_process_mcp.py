@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx2
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
@@ -23,9 +22,10 @@ from mcp.client.streamable_http import streamable_http_client
 from orderpay import create_server
 from bff.settings import ChatSettings
 from mcp_server.inproc import UNAUTHORIZED, InProcessServer
-from payment_core.identity import DevTokenIssuer, SigningKey, find_demo_user
+from payment_core.identity import find_demo_user
 from tests.conftest import make_settings
 from tests.mcp.support import create_values, data_of, error_of, order_object, tool_names
+from tests.support import untrusted_token
 
 pytestmark = pytest.mark.anyio
 
@@ -46,14 +46,6 @@ def token(app: FastAPI, username: str, **kwargs: Any) -> str:
     user = find_demo_user(username)
     assert user is not None
     return app.state.runtime.issuer.issue(user, **kwargs)
-
-
-def forged_token() -> str:
-    """alice's claims, signed by a key the server does not trust."""
-    key = SigningKey.from_private_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-    user = find_demo_user("alice")
-    assert user is not None
-    return DevTokenIssuer(key, "orderpay-dev", "orderpay").issue(user)
 
 
 def in_process(app: FastAPI) -> InProcessServer:
@@ -102,7 +94,7 @@ async def test_results_are_the_same_as_over_the_http_endpoint(system: FastAPI) -
 @pytest.mark.parametrize("kind", ["expired", "forged", "not a token"])
 async def test_a_forged_or_expired_token_is_refused_in_process(system: FastAPI, kind: str) -> None:
     bad = {"expired": lambda: token(system, "alice", ttl_seconds=60, now=time.time() - 3600),
-           "forged": forged_token, "not a token": lambda: "not-a-token"}[kind]()
+           "forged": untrusted_token, "not a token": lambda: "not-a-token"}[kind]()
     refused: list[bool] = []
     async with in_process(system).client(bad, lambda: refused.append(True)) as client:
         with pytest.raises(MCPError) as listing:

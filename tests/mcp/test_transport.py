@@ -7,13 +7,11 @@ import uuid
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from mcp import MCPError
 
-from payment_core.identity import DevTokenIssuer, SigningKey, find_demo_user
 from mcp_server.payment_card import PAYMENT_CARD_URI
 from tests.mcp.support import data_of, error_of, mcp_client
-from tests.support import LiveServer
+from tests.support import LiveServer, untrusted_token
 
 pytestmark = pytest.mark.anyio
 
@@ -27,14 +25,6 @@ def post(server: LiveServer, headers: dict[str, str]) -> httpx.Response:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def foreign_token() -> str:
-    """A well-formed token from an issuer the server does not trust."""
-    key = SigningKey.from_private_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-    user = find_demo_user("alice")
-    assert user is not None
-    return DevTokenIssuer(key, "orderpay-dev", "orderpay").issue(user)
 
 
 def resource_metadata(server: LiveServer) -> str:
@@ -60,7 +50,7 @@ def test_requests_without_a_valid_bearer_token_get_401(airbnb: LiveServer, heade
 
 def test_expired_and_foreign_tokens_get_401(airbnb: LiveServer) -> None:
     expired = airbnb.token("alice", ttl_seconds=60, now=time.time() - 3600)
-    for token in (expired, foreign_token()):
+    for token in (expired, untrusted_token()):
         response = post(airbnb, bearer(token))
         assert response.status_code == 401, response.text
         assert response.headers["www-authenticate"].startswith('Bearer error="invalid_token", error_description="')
