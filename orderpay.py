@@ -189,7 +189,8 @@ def add_db_command(commands: cli.Commands) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """The `orderpay` command."""
     return cli.main(argv, commands=[add_serve_command, partial(add_mcp_command, build_runtime=build_runtime),
-                                    add_db_command, add_sandbox_command])
+                                    add_db_command, partial(cli.add_audit_command, build_runtime=build_runtime),
+                                    add_sandbox_command])
 
 
 if __name__ == "__main__":

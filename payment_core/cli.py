@@ -96,12 +96,24 @@ def cmd_audit(args: argparse.Namespace) -> int:
     """`orderpay audit verify`: check every order's hash chain; exit 1 naming the first broken link of each."""
     import asyncio
 
+    from payment_core.production import StartupError
     from payment_core.runtime import Runtime
+    from payment_core.spec import SpecError
 
-    runtime = Runtime.create(settings_from_args(args))
+    try:
+        runtime: Runtime = args.build_runtime(settings_from_args(args))  # built, not started: nothing runs
+    except (SpecError, StartupError) as exc:
+        print(f"orderpay: {exc}", file=sys.stderr)
+        return 1
 
     async def run() -> int:
+        from payment_core.db import database_plan
+
         try:
+            if (await database_plan(runtime.engine, runtime.metadata)).revision is None:
+                print(f"orderpay: {runtime.app.codename}: this database has no tables yet (no payment was ever "
+                      "recorded in it): run `orderpay db upgrade`, or check ORDERPAY_DATABASE_URL", file=sys.stderr)
+                return 1
             chains, broken = await runtime.payments.audit.verify()
         finally:
             await runtime.close()
@@ -126,6 +138,16 @@ def add_db_command(commands: Commands, build_runtime: Callable[[Settings], Any])
         db_command.set_defaults(run=cmd_db, build_runtime=build_runtime)
 
 
+def add_audit_command(commands: Commands, build_runtime: Callable[[Settings], Any]) -> None:
+    """`orderpay audit verify`, on the runtime `build_runtime(settings)` builds (the composition
+    root's, as `serve` builds it; it never calls Stripe)."""
+    audit = commands.add_parser("audit", help="the payment audit trail (ORDERPAY_DATABASE_URL)")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="check every order's hash chain; name the first broken link")
+    verify.add_argument("--app", help="bundled app name or spec path (as `orderpay serve` runs it)")
+    verify.set_defaults(run=cmd_audit, build_runtime=build_runtime)
+
+
 def build_parser(extra: Sequence[AddCommand] = ()) -> argparse.ArgumentParser:
     """The core's commands, after the `extra` ones the composition root adds."""
     parser = argparse.ArgumentParser(prog="orderpay", description="Stripe payments for orders that an AI chat "
@@ -138,12 +160,6 @@ def build_parser(extra: Sequence[AddCommand] = ()) -> argparse.ArgumentParser:
     token.add_argument("--user", required=True, help="demo user name or email (alice, bob, carol, admin)")
     token.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
     token.set_defaults(run=cmd_token)
-
-    audit = commands.add_parser("audit", help="the payment audit trail (ORDERPAY_DATABASE_URL)")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_commands.add_parser("verify", help="check every order's hash chain; name the first broken link")
-    verify.add_argument("--app", help="bundled app name or spec path (as `orderpay serve` runs it)")
-    verify.set_defaults(run=cmd_audit)
 
     spec = commands.add_parser("spec", help="app spec tools")
     spec_commands = spec.add_subparsers(dest="spec_command", required=True)

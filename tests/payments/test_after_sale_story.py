@@ -117,6 +117,18 @@ def test_a_chat_to_charge_story_is_one_verified_chain(server: LiveServer, alice:
     assert entries[-1]["hash"][:16] in evidence["uncategorized_text"]
 
 
+
+def test_audit_verify_on_a_database_never_set_up_says_so(tmp_path: Path) -> None:
+    """An operator pointing the command at the wrong (empty) database gets one line, not a traceback."""
+    env = {**os.environ, "ORDERPAY_APP": "store", "ORDERPAY_DATA_DIR": str(tmp_path),
+           "ORDERPAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"}
+    answer = subprocess.run([str(Path(sys.executable).with_name("orderpay")), "audit", "verify"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert answer.returncode == 1
+    assert answer.stderr.strip() == ("orderpay: store: this database has no tables yet (no payment was ever recorded "
+                                     "in it): run `orderpay db upgrade`, or check ORDERPAY_DATABASE_URL")
+    assert "Traceback" not in answer.stderr and answer.stdout == ""
+
 def test_audit_verify_names_the_one_altered_entry(server: LiveServer, alice: Buyer) -> None:
     card = alice.save_card()
     order = alice.create_order()
