@@ -17,17 +17,18 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import stripe
 from sqlalchemy import select
 
-from payment_core.errors import WebhookNotReady
 from payment_core.spec import load_app
 from tests.conftest import start_server
+from tests.payments.stripe_seam import AnswerDroppingProxy
 from tests.support import LiveServer
 
 T = TypeVar("T")
@@ -259,39 +260,39 @@ def fresh_event(intent: dict[str, Any], event_type: str, **intent_changes: Any) 
 
 @dataclass
 class HeldWebhooks:
-    """Stripe's deliveries are answered 503 (Stripe retries later): a slow or delayed webhook. Bodies
-    the test lets through (`let_through`, then posted by the test itself) are processed normally;
-    Stripe's own (re)deliveries of the same event, formatted differently, stay held."""
+    """Stripe's deliveries to orderpay are answered 503 on the way (Stripe retries later): a slow or
+    delayed webhook. The test posts a body itself (`let_through` formats it) straight to orderpay."""
 
-    allowed: set[bytes] = field(default_factory=set)
-    held: list[str] = field(default_factory=list)
+    refused: list[bytes] = field(default_factory=list)
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The events Stripe tried to deliver meanwhile, oldest first."""
+        return [json.loads(body) for body in self.refused]
 
     def let_through(self, event: dict[str, Any]) -> bytes:
-        body = event_bytes(event)
-        self.allowed.add(body)
-        return body
+        return event_bytes(event)
 
 
 @contextmanager
 def webhooks_held(server: LiveServer) -> Iterator[HeldWebhooks]:
-    payments = server.runtime.payments
-    real = payments.handle_webhook
-    state = HeldWebhooks()
-
-    async def held(payload: bytes, signature: str | None, **kwargs: Any) -> Any:
-        if payload in state.allowed:
-            return await real(payload, signature, **kwargs)
-        try:
-            state.held.append(json.loads(payload).get("id"))
-        except ValueError:
-            pass
-        raise WebhookNotReady("held by the test: Stripe will retry")
-
-    payments.handle_webhook = held  # type: ignore[method-assign]
+    """Within the block, the embedded sandbox delivers its webhooks to a proxy in front of orderpay
+    that answers them 503 (the HTTP seam between Stripe and orderpay; nothing of orderpay is patched).
+    Deliveries still queued for the proxy when the block ends are dropped, as Stripe drops those
+    of an endpoint removed meanwhile, so none arrives in a later test."""
+    config = server.sandbox
+    assert config is not None, "the server does not embed the sandbox"
+    proxy = AnswerDroppingProxy(server.base_url)
+    proxy.start()
+    endpoints = list(config.webhook_endpoints)
+    paths = {urlsplit(endpoint.url).path for endpoint in endpoints}
+    config.webhook_endpoints = [replace(endpoint, url=proxy.url + urlsplit(endpoint.url).path) for endpoint in endpoints]
     try:
-        yield state
+        with proxy.unavailable("POST", *paths) as refused:
+            yield HeldWebhooks(refused)
     finally:
-        del payments.handle_webhook
+        config.webhook_endpoints = endpoints
+        proxy.stop()
 
 
 # -- the server's side ---------------------------------------------------------------

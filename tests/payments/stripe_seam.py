@@ -4,7 +4,9 @@
 a restart); `AnswerDroppingProxy` sits between orderpay and it and, when told, lets a
 request reach Stripe and then closes the connection instead of answering: Stripe acted,
 orderpay never learns how; or holds Stripe's answer while something else happens (a webhook,
-another click) before passing it on. Nothing of orderpay's code is patched.
+another click) before passing it on. The same proxy, put between Stripe and orderpay's webhook
+endpoint, answers Stripe's deliveries 503 when told (`unavailable`): webhooks that do not
+arrive. Nothing of orderpay's code is patched.
 """
 from __future__ import annotations
 
@@ -79,6 +81,7 @@ class AnswerDroppingProxy:
     idempotency_keys: list[str | None] = field(default_factory=list)  # each one's Idempotency-Key, in step with `seen`
     _rules: list[list[object]] = field(default_factory=list)  # [method, path prefix, times left]
     _holds: list[list[object]] = field(default_factory=list)  # [method, path, callback, times left]
+    _unavailable: list[tuple[str, set[str], list[bytes]]] = field(default_factory=list)  # [method, paths, bodies refused]
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
 
@@ -109,6 +112,24 @@ class AnswerDroppingProxy:
         finally:
             self._holds.remove(hold)
 
+    @contextmanager
+    def unavailable(self, method: str, *paths: str) -> Iterator[list[bytes]]:
+        """Within the block, `method` requests to any of `paths` are answered 503 without reaching
+        upstream (whose sender retries later, as Stripe does a webhook); yields the bodies so refused."""
+        rule: tuple[str, set[str], list[bytes]] = (method, set(paths), [])
+        self._unavailable.append(rule)
+        try:
+            yield rule[2]
+        finally:
+            self._unavailable.remove(rule)
+
+    def _refuses(self, method: str, path: str, body: bytes) -> bool:
+        for rule in self._unavailable:
+            if rule[0] == method and path.split("?")[0] in rule[1]:
+                rule[2].append(body)
+                return True
+        return False
+
     def _hold_for(self, method: str, path: str) -> Callable[[bytes], None] | None:
         for hold in self._holds:
             if hold[0] == method and path.split("?")[0] == hold[1] and int(hold[3]) > 0:  # type: ignore[call-overload]
@@ -135,6 +156,10 @@ class AnswerDroppingProxy:
             self.seen.append(f"{method} {path}")
             self.idempotency_keys.append(next((value.strip() for name, value in headers
                                                if name.strip().lower() == "idempotency-key"), None))
+            if self._refuses(method, path, body):
+                writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                await writer.drain()
+                return
             forwarded = {name.strip(): value.strip() for name, value in headers
                          if name.strip().lower() not in HOP_BY_HOP | {"host"}}
             async with httpx.AsyncClient(base_url=self.upstream, timeout=30) as client:

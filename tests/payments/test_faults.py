@@ -24,6 +24,7 @@ from tests.payments.helpers import (
     OrderApp,
     complete_challenge,
     err,
+    eventually,
     intents_of,
     ok,
     payment_events,
@@ -105,12 +106,16 @@ def test_another_users_order_or_card_is_not_found(store: LiveServer, alice: Buye
 def test_3d_secure_completed_and_then_refreshed_without_any_webhook(
         store: LiveServer, store_app: OrderApp, alice: Buyer) -> None:
     """Seed 004's refresh API: polling instead of webhooks (here Stripe's webhooks never arrive)."""
-    with webhooks_held(store):
+    with webhooks_held(store) as held:
         card = alice.save_card(THREE_DS)
         order = alice.create_order()
         result = ok(alice.pay(order["id"], card["paymentMethodId"]))["paymentResult"]
         assert result["paymentIntentInfo"]["status"] == "requires_action"
         assert complete_challenge(store, result, "Complete").status_code == 303
+        # Stripe has charged the card and sent its succeeded event; it never arrived.
+        intent_id = result["paymentIntentInfo"]["paymentIntentId"]
+        eventually(lambda: any(event["type"] == "payment_intent.succeeded" and event["data"]["object"]["id"] == intent_id
+                               for event in held.events))
         assert alice.order(order["id"])["_paymentConfirmation"] == "processing"
 
         refreshed = ok(alice.refresh(order["id"]))
