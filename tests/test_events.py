@@ -3,6 +3,7 @@ seeds' topic names — only after the change they describe was committed."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,21 +20,25 @@ from tests.conftest import start_server
 from tests.support import LiveServer, run_async
 
 ORDERS = "/ordermanagement-api/v1/orders"
-STARTED = "store-ordermanagement-service-orderpayment-started"
+# The store app under a name of this run's own: its subjects (named after the app) and its stream
+# are this run's alone, so that test runs sharing one NATS server do not read each other's events.
+CODENAME = f"store{os.getpid()}"
+STREAM = f"orderpay-test-events-{os.getpid()}"
+STARTED = f"{CODENAME}-ordermanagement-service-orderpayment-started"
 
 
 @pytest.fixture(scope="module")
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str,
            nats_url: str) -> Iterator[LiveServer]:
-    spec = bundled_spec_path("store").read_text().replace(
+    spec = bundled_spec_path("store").read_text().replace("codename: store\n", f"codename: {CODENAME}\n").replace(
         "            orderName: order\n",
         "            orderName: order\n            edgeFunctionOnStatusChange: tests.edge_functions.record\n")
     path = tmp_path_factory.mktemp("spec") / "store-with-edge-function.yaml"
     path.write_text(spec)
-    stream = "orderpay-test-events"
-    run_async(drop_streams_of(nats_url, "store-"))  # a stream left by an earlier run would overlap ours
+    run_async(drop_streams_of(nats_url, f"{CODENAME}-"))  # the other backend's, from this run
     yield from start_server(request, tmp_path_factory, backend, str(path), demo_data=False, broker_url=nats_url,
-                            broker_stream=stream, relay_interval_seconds=0.05, relay_max_attempts=3)
+                            broker_stream=STREAM, relay_interval_seconds=0.05, relay_max_attempts=3)
+    run_async(drop_streams_of(nats_url, f"{CODENAME}-"))  # leave nothing behind on the shared server
 
 
 async def drop_streams_of(url: str, prefix: str) -> None:
@@ -95,7 +100,7 @@ def test_events_are_published_to_nats_jetstream_once_committed(server: LiveServe
     outbox = server.runtime.payments.outbox
 
     async def unpublished() -> int:
-        engine = create_engine(server.settings.resolved_database_url("store"))  # the server's engine lives on its loop
+        engine = create_engine(server.settings.resolved_database_url(CODENAME))  # the server's engine lives on its loop
         try:
             async with engine.connect() as conn:
                 rows = (await conn.execute(select(outbox.c.id).where(outbox.c.publishedAt.is_(None),
@@ -142,7 +147,7 @@ def test_an_edge_function_that_always_fails_is_dead_lettered_and_the_rest_flows(
         outbox = server.runtime.payments.outbox
 
         async def dead_rows() -> list[Any]:
-            engine = create_engine(server.settings.resolved_database_url("store"))
+            engine = create_engine(server.settings.resolved_database_url(CODENAME))
             try:
                 async with engine.connect() as conn:
                     return list((await conn.execute(select(outbox).where(outbox.c.deadAt.is_not(None)))).all())
@@ -152,9 +157,9 @@ def test_an_edge_function_that_always_fails_is_dead_lettered_and_the_rest_flows(
         [dead] = wait_for(lambda: run_async(dead_rows()), 20)
         assert dead.topic == STARTED and dead.payload["order"]["id"] == doomed["id"] and dead.attempts == 3
         assert "tests.edge_functions.record" in dead.lastError
-        assert "broker:nats:orderpay-test-events" in dead.deliveredTo  # the broker got it; only the edge function failed
+        assert f"broker:nats:{STREAM}" in dead.deliveredTo  # the broker got it; only the edge function failed
         assert not any(r["order"]["id"] == doomed["id"] for r in edge_functions.received)
-        announced = wait_for(lambda: run_async(read_stream(server, "store-orderpay-outbox-deadlettered")))
+        announced = wait_for(lambda: run_async(read_stream(server, f"{CODENAME}-orderpay-outbox-deadlettered")))
         assert [m["deadLetter"]["eventId"] for m in announced] == [str(dead.id)]
         assert announced[0]["deadLetter"]["failedTargets"] == ["subscriber:tests.edge_functions.record"]
     finally:
