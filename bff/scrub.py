@@ -16,7 +16,7 @@ from typing import Any
 
 from mcp_types import CallToolResult
 
-from payment_core.redaction import Redactor
+from payment_core.redaction import Redactor, kinds_in
 
 FRONTEND_ACTION = "__frontendAction"
 MAX_MODEL_TEXT = 20_000  # characters of one tool result a model reads; the rest is cut
@@ -43,10 +43,27 @@ def scrub_text(text: str, *, for_model: bool) -> str:
 
 def scrub_value(value: Any, *, for_model: bool) -> Any:
     """A JSON value with secret fields and secret-looking strings removed, at any depth."""
+    return _scrub(value, for_model, _may_hold_secrets(value))
+
+
+def _may_hold_secrets(value: Any) -> bool:
+    """Whether a string in `value` may hold a secret the redactor replaces, asked once of the value
+    as JSON text (as of a log line) rather than of each string: a result's tens of strings each cost
+    a redactor's pass otherwise. Exact: the redactor changes a string only where it finds a kind's
+    mark, a mark holds no character that JSON escapes (quotes, backslashes, control characters), so
+    a mark in any string is in the text as it is; a text without any therefore has none in its strings."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):  # not JSON as it is: each string is looked at
+        return True
+    return bool(kinds_in(text))
+
+
+def _scrub(value: Any, for_model: bool, redact: bool) -> Any:
     if isinstance(value, str):
-        return scrub_text(value, for_model=for_model)
+        return scrub_text(value, for_model=for_model) if redact else value
     if isinstance(value, list):
-        return [scrub_value(item, for_model=for_model) for item in value]
+        return [_scrub(item, for_model, redact) for item in value]
     if not isinstance(value, dict):
         return value
     cleaned: dict[str, Any] = {}
@@ -56,9 +73,9 @@ def scrub_value(value: Any, *, for_model: bool) -> Any:
         elif for_model and key in _MODEL_HIDDEN_KEYS:
             continue
         elif for_model and key == FRONTEND_ACTION and isinstance(item, dict):
-            cleaned[key] = {**scrub_value(item, for_model=True), "shownToUser": True}
+            cleaned[key] = {**_scrub(item, True, redact), "shownToUser": True}
         else:
-            cleaned[key] = scrub_value(item, for_model=for_model)
+            cleaned[key] = _scrub(item, for_model, redact)
     return cleaned
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bff.scrub import scrub_text, scrub_value
+from bff.scrub import _scrub, scrub_text, scrub_value
 from payment_core.logs import configure_logging, redact
 from payment_core.redaction import _PATTERNS, KINDS, kinds_in
 
@@ -123,3 +123,20 @@ def test_the_fast_path_never_skips_a_secret(text: str) -> None:
     for kind, pattern in _PATTERNS.items():
         if pattern.search(text) is not None:
             assert kind in marked, (kind, text)
+
+
+_VALUES = st.recursive(
+    st.none() | st.integers() | st.lists(_FRAGMENTS | st.text(max_size=12), max_size=6).map("".join),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(
+        ["note", "token", "payUrl", "__frontendAction", "items", "id"]), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(_VALUES)
+def test_a_value_is_scrubbed_as_each_of_its_strings_would_be(value: object) -> None:
+    # `scrub_value` asks the redactor about the whole value once (as JSON text) and leaves its
+    # strings alone when it finds no mark of a secret there: that must give what redacting each
+    # string gives, whatever JSON escapes in or next to a mark (quotes, backslashes, newlines).
+    for for_model in (True, False):
+        assert scrub_value(value, for_model=for_model) == _scrub(value, for_model, True)
