@@ -104,6 +104,7 @@ class LiveTurn:
         self.events: list[ChatEvent] = []
         self.followers = 0
         self.finished = False
+        self.closing = False  # its last event is being committed (see `next_events`)
         self.stop_requested = False
         self.status = "running"
         self.scope = anyio.CancelScope()
@@ -134,8 +135,10 @@ class LiveTurn:
         self.emit(name, data)
 
     async def next_events(self, after: int) -> list[ChatEvent]:
-        """Events after seq `after`, waiting for at least one unless the turn is over."""
-        while len(self.events) <= after + 1 and not self.finished:
+        """Events after seq `after`, waiting for at least one unless the turn is over. While the
+        turn is closing, what it published last (the end of its answer) waits for its last event:
+        they go to the client together, in one write, once that event is committed."""
+        while (len(self.events) <= after + 1 or self.closing) and not self.finished:
             await self._changed.wait()
         return self.events[after + 1:]
 
@@ -276,6 +279,7 @@ class TurnHub:
     async def _finish(self, turn: LiveTurn, loop: ToolLoop | None, error: str | None) -> None:
         """Save the turn's messages and its last event, then pass that event on: when a client sees
         `done`, the conversation is readable and the turn resumable from the database."""
+        turn.closing = True
         self.store.add_messages(turn.conversation_id, turn.id, loop.messages if loop else [])
         summary = {"conversationId": str(turn.conversation_id), "toolCalls": loop.tool_calls if loop else 0,
                    "processingTime": round((time.perf_counter() - turn.started) * 1000)}
@@ -430,8 +434,11 @@ class TurnHub:
                 after = batch[-1].seq
                 if batch[-1].name in TERMINAL_EVENTS:
                     return
-            elif await self.store.ended(turn_id):  # resumed after its last event
-                return
+            elif await self.store.ended(turn_id):
+                # Resumed after its last event, or its last events were committed since the read above.
+                if not await self.store.events_after(turn_id, after):
+                    return
+                continue  # read them now
             if utcnow() > lost_at:
                 yield [ChatEvent(turn_id, after + 1, "error", {"message": "The turn was interrupted and cannot be resumed."})]
                 return
