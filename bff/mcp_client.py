@@ -169,8 +169,9 @@ class McpManager:
         if user_client is None:
             user_client = self._clients[key] = _UserClient(self, server, token)
             self._group.start_soon(user_client.serve)
-        with anyio.move_on_after(self.list_timeout):
-            await user_client.ready.wait()
+        if not user_client.ready.is_set():  # connected by an earlier turn: no timer to set
+            with anyio.move_on_after(self.list_timeout):
+                await user_client.ready.wait()
         if user_client.client is None:
             self.drop(user_client, user_client.error or "no answer in time")
             return None
@@ -279,6 +280,8 @@ class _UserClient:
 
     async def list_tools(self) -> list[Tool]:
         """The server's tools, asked again once `TOOLS_TTL_SECONDS` old (tools can change)."""
+        if time.monotonic() - self.listed_at < TOOLS_TTL_SECONDS:  # fresh: not even the lock (a loop turn)
+            return self.tools
         async with self._list_lock:  # one user's concurrent turns share one listing
             if time.monotonic() - self.listed_at < TOOLS_TTL_SECONDS:
                 return self.tools
@@ -308,9 +311,12 @@ class ToolSession:
 
     async def __aenter__(self) -> ToolSession:
         listings: dict[str, list[Tool]] = {}
-        async with anyio.create_task_group() as group:
-            for server in self.manager.servers:
-                group.start_soon(self._open, server, listings)
+        if len(self.manager.servers) == 1:  # the usual case: no task group (and task) for each turn
+            await self._open(self.manager.servers[0], listings)
+        else:
+            async with anyio.create_task_group() as group:
+                for server in self.manager.servers:
+                    group.start_soon(self._open, server, listings)
         self.tools = _namespaced([(server.name, listings[server.name])
                                   for server in self.manager.servers if server.name in listings])
         return self

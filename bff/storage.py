@@ -141,6 +141,7 @@ class WriteBehind:
         self.db, self.linger = db, linger
         self._urgent = anyio.Event()
         self._pending: list[tuple[Table, Any, dict[str, Any]]] = []  # (table, key or None for a new row, values)
+        self._inserts: dict[Table, Executable] = {}
         self._updates: dict[tuple[Table, tuple[str, ...]], Executable] = {}
         self._queued = 0
         self._committed = 0
@@ -227,7 +228,14 @@ class WriteBehind:
                     updates[-1][1].append(parameters)
                 else:
                     updates.append((statement, [parameters]))
-        return [(table.insert(), rows) for table, rows in inserts.items()] + updates
+        return [(self._insert_statement(table), rows) for table, rows in inserts.items()] + updates
+
+    def _insert_statement(self, table: Table) -> Executable:
+        """Built once for each table, as the updates are."""
+        statement = self._inserts.get(table)
+        if statement is None:
+            statement = self._inserts[table] = table.insert()
+        return statement
 
     def _update_statement(self, table: Table, names: tuple[str, ...]) -> Executable:
         """Built once for each table and set of columns: building a statement costs more than running it."""
