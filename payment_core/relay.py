@@ -1,12 +1,16 @@
 """The outbox relay: publishes committed events, at least once, to in-process subscribers
 (the specs' edge functions among them) and to a message broker — and never stops doing so.
 
-- Claims: a relay leases the rows it is about to deliver (`claimedBy`, `claimedUntil`) in a
-  short transaction (on PostgreSQL `FOR UPDATE SKIP LOCKED`), delivers them with no
-  transaction open, then settles the batch's delivered rows in one transaction (a row whose
-  delivery failed, or a batch whose settlement fails, is settled row by row). Several relays
-  (replicas) on one database so never deliver one event at the same time; a killed relay's
-  lease expires and another relay takes the row over.
+- Claims: a relay leases the rows it is about to deliver (`claimedBy`, `claimedUntil`) in one
+  statement that picks them and takes the lease (on PostgreSQL the picking is `FOR UPDATE SKIP
+  LOCKED`), delivers them with no transaction open, then settles the batch's delivered rows in
+  one transaction (a row whose delivery failed, or a batch whose settlement fails, is settled
+  row by row). Several relays (replicas) on one database so never deliver one event at the same
+  time; a killed relay's lease expires and another relay takes the row over.
+- Cost: each claim and settlement is a unit of work (`Database.write_relaxed`): one hop to a
+  thread and a plain connection, whose commits on PostgreSQL do not wait for the WAL flush — a
+  lease lost in a crash expires, a `publishedAt` lost in one means one more delivery (at least
+  once, as ever) — so the relay takes little of the CPU and none of the disk the payments need.
 - Waking: a relay that found nothing to do sleeps until this process commits an event
   (`notify`, called by the database once a transaction that wrote to the outbox has
   committed) or `idle_seconds` pass — the poll that finds other replicas' events and retries
@@ -36,11 +40,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta, timezone
 from typing import Any, Protocol
 
-from sqlalchemy import Select, Table, Update, and_, bindparam, exists, func, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, Table, Update, and_, bindparam, exists, func, or_, select, update
 
 from payment_core.clock import utcnow
-from payment_core.events import write_event
+from payment_core.db import Database
+from payment_core.events import insert_events
 
 log = logging.getLogger("orderpay.relay")
 
@@ -99,7 +103,7 @@ def _error_text(error: BaseException | str) -> str:
 
 @dataclass
 class OutboxRelay:
-    engine: AsyncEngine
+    db: Database
     outbox: Table
     publishers: list[Publisher] = field(default_factory=list)
     subscriptions: list[Subscription] = field(default_factory=list)
@@ -115,7 +119,8 @@ class OutboxRelay:
     relay_id: str = field(default_factory=lambda: f"relay-{uuid.uuid4().hex[:12]}")
     stats: RelayStats = field(default_factory=RelayStats)
     _wake: asyncio.Event | None = field(default=None, init=False, repr=False)
-    _statements: tuple[Select[Any], Update] | None = field(default=None, init=False, repr=False)
+    _claim_statement: Update | None = field(default=None, init=False, repr=False)
+    _publish_statement: Update | None = field(default=None, init=False, repr=False)
     _woken: bool = field(default=False, init=False, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
 
@@ -128,29 +133,34 @@ class OutboxRelay:
         self._woken = True
         loop.call_soon_threadsafe(wake.set)
 
-    def _claim_statements(self) -> tuple[Select[Any], Update]:
-        """The claim's two statements, built once (building and cache-keying them cost more than
-        running them on an idle outbox), the time and the ids as parameters."""
-        if self._statements is None:
+    def _claim_update(self) -> Update:
+        """The claim, one statement: pick the due rows and lease them, returning them. Built once
+        (building and cache-keying it cost more than running it on an idle outbox), the time and
+        the lease as parameters."""
+        if self._claim_statement is None:
             table = self.outbox
             now = bindparam("now")
-            earlier = table.alias("earlier")
+            candidate, earlier = table.alias("candidate"), table.alias("earlier")
             held_back = exists().where(  # an earlier event of the same key still on its way
-                earlier.c.key == table.c.key, earlier.c.createdAt < table.c.createdAt,
+                earlier.c.key == candidate.c.key, earlier.c.createdAt < candidate.c.createdAt,
                 earlier.c.publishedAt.is_(None), earlier.c.deadAt.is_(None))
-            free = or_(table.c.claimedUntil.is_(None), table.c.claimedUntil < now)
-            due = (select(table.c.id)
-                   .where(table.c.publishedAt.is_(None), table.c.deadAt.is_(None), table.c.availableAt <= now, free,
-                          or_(table.c.key.is_(None), ~held_back))
-                   .order_by(table.c.createdAt).limit(self.batch_size))
-            if self.engine.dialect.name == "postgresql":
+            due = (select(candidate.c.id)
+                   .where(candidate.c.publishedAt.is_(None), candidate.c.deadAt.is_(None),
+                          candidate.c.availableAt <= now,
+                          or_(candidate.c.claimedUntil.is_(None), candidate.c.claimedUntil < now),
+                          or_(candidate.c.key.is_(None), ~held_back))
+                   .order_by(candidate.c.createdAt).limit(self.batch_size))
+            if self.db.engine.dialect.name == "postgresql":
                 # Rows another relay is claiming right now are skipped, not waited for.
-                due = due.with_for_update(of=table, skip_locked=True)
-            lease = (update(table).where(table.c.id.in_(bindparam("ids", expanding=True)), table.c.publishedAt.is_(None),
-                                         table.c.deadAt.is_(None), free)
-                     .returning(*table.c))
-            self._statements = (due, lease)
-        return self._statements
+                due = due.with_for_update(of=candidate, skip_locked=True)
+            # The lease is taken only where it is still free: the claim is decided by this write.
+            self._claim_statement = (
+                update(table)
+                .where(table.c.id.in_(due), table.c.publishedAt.is_(None), table.c.deadAt.is_(None),
+                       or_(table.c.claimedUntil.is_(None), table.c.claimedUntil < now))
+                .values(claimedBy=bindparam("relay"), claimedUntil=bindparam("until"))
+                .returning(*table.c))
+        return self._claim_statement
 
     def subscribe(self, topics: set[str] | frozenset[str], handler: Handler, *, name: str | None = None) -> None:
         self.subscriptions.append(Subscription(frozenset(topics), handler, name or getattr(handler, "__name__", "handler")))
@@ -181,41 +191,36 @@ class OutboxRelay:
     async def _settle_delivered(self, done: list[tuple[Any, list[str]]]) -> bool:
         """Mark a batch's fully delivered rows published in one transaction; False if that failed
         (each row is then settled on its own, so that one bad row does not hold the others)."""
-        table = self.outbox
-        now = utcnow()
+        if self._publish_statement is None:  # built once, as the claim
+            table = self.outbox
+            self._publish_statement = (
+                update(table).where(table.c.id.in_(bindparam("ids", expanding=True)), table.c.claimedBy == bindparam("relay"))
+                .values(publishedAt=bindparam("now"), attempts=table.c.attempts + 1, lastError=None,
+                        deliveredTo=bindparam("delivered_to"), claimedBy=None, claimedUntil=None))
+        settle, now = self._publish_statement, utcnow()
+        # One statement for the rows that went to the same targets (the rows of a topic, as a rule):
+        # row by row, a batch of a hundred cost as much again as its claim.
+        by_targets: dict[tuple[str, ...], list[Any]] = {}
+        for row, delivered_to in done:
+            by_targets.setdefault(tuple(delivered_to), []).append(row.id)
+
+        def publish(conn: Connection) -> None:
+            for delivered_to, ids in by_targets.items():
+                conn.execute(settle, {"ids": ids, "relay": self.relay_id, "now": now, "delivered_to": list(delivered_to)})
+
         try:
-            async with self.engine.begin() as conn:
-                await self._without_flush_wait(conn)
-                await conn.execute(
-                    update(table).where(table.c.id == bindparam("w_id"), table.c.claimedBy == self.relay_id)
-                    .values(publishedAt=now, lastError=None, claimedBy=None, claimedUntil=None),
-                    [{"w_id": row.id, "attempts": row.attempts + 1, "deliveredTo": delivered_to}
-                     for row, delivered_to in done])
+            await self.db.write_relaxed(publish)
         except Exception:
             log.warning("settling a batch of delivered events failed; settling them one by one", exc_info=True)
             return False
         self.stats.delivered += len(done)
         return True
 
-    async def _without_flush_wait(self, conn: AsyncConnection) -> None:
-        """On PostgreSQL, this transaction's commit does not wait for the WAL flush. Safe for the
-        relay's bookkeeping alone: a lease lost in a crash just expires, and a `publishedAt` lost
-        in one means the event is delivered again (at least once, as ever) — while the payment
-        transactions' commits no longer queue behind these for the disk."""
-        if self.engine.dialect.name == "postgresql":
-            await conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-
     async def _claim(self) -> list[Any]:
-        due, lease = self._claim_statements()
+        claim = self._claim_update()
         now = utcnow()
-        async with self.engine.begin() as conn:
-            ids = list((await conn.execute(due, {"now": now})).scalars())
-            if not ids:
-                return []
-            await self._without_flush_wait(conn)
-            # The lease is taken only where it is still free: the claim is decided by this write.
-            claimed = (await conn.execute(lease, {"now": now, "ids": ids, "claimedBy": self.relay_id,
-                                                  "claimedUntil": now + timedelta(seconds=self.lease_seconds)})).all()
+        lease = {"now": now, "relay": self.relay_id, "until": now + timedelta(seconds=self.lease_seconds)}
+        claimed = await self.db.write_relaxed(lambda conn: conn.execute(claim, lease).all())
         return sorted(claimed, key=lambda row: row.createdAt)
 
     async def _settle_row(self, row: Any, delivered_to: list[str], failures: dict[str, str]) -> int:
@@ -263,31 +268,34 @@ class OutboxRelay:
         mine = and_(table.c.id == row.id, table.c.claimedBy == self.relay_id)
         now = utcnow()
         if not failures:
-            async with self.engine.begin() as conn:
-                await conn.execute(update(table).where(mine).values(
-                    publishedAt=now, attempts=attempts, lastError=None, deliveredTo=delivered_to,
-                    claimedBy=None, claimedUntil=None))
+            published = update(table).where(mine).values(
+                publishedAt=now, attempts=attempts, lastError=None, deliveredTo=delivered_to,
+                claimedBy=None, claimedUntil=None)
+            await self.db.write_relaxed(lambda conn: conn.execute(published))
             self.stats.delivered += 1
             return 1
         error = _error_text("; ".join(f"{name}: {why}" for name, why in failures.items()))
         facts = {"eventId": str(row.id), "topic": row.topic, "key": row.key, "attempts": attempts,
                  "failedTargets": sorted(failures), "error": error}
         if attempts >= self.max_attempts:
-            async with self.engine.begin() as conn:
-                result = await conn.execute(update(table).where(mine).values(
-                    deadAt=now, attempts=attempts, lastError=error, deliveredTo=delivered_to,
-                    claimedBy=None, claimedUntil=None))
-                if result.rowcount and self.dead_letter_topic and row.topic != self.dead_letter_topic:
+            dead = update(table).where(mine).values(
+                deadAt=now, attempts=attempts, lastError=error, deliveredTo=delivered_to,
+                claimedBy=None, claimedUntil=None)
+
+            def bury(conn: Connection) -> None:
+                if conn.execute(dead).rowcount and self.dead_letter_topic and row.topic != self.dead_letter_topic:
                     # Announced in the same transaction; a dead-letter event is never announced again.
-                    await write_event(conn, table, self.dead_letter_topic, {"deadLetter": facts})
+                    insert_events(conn, table, [(self.dead_letter_topic, {"deadLetter": facts}, None)])
+
+            await self.db.write_relaxed(bury)
             self.stats.dead_lettered += 1
             log.error("event dead-lettered after %d failed deliveries", attempts, extra=facts)
             return 0
         delay = backoff_seconds(attempts, base=self.base_backoff_seconds, cap=self.max_backoff_seconds)
-        async with self.engine.begin() as conn:
-            await conn.execute(update(table).where(mine).values(
-                attempts=attempts, lastError=error, deliveredTo=delivered_to,
-                availableAt=now + timedelta(seconds=delay), claimedBy=None, claimedUntil=None))
+        retry = update(table).where(mine).values(
+            attempts=attempts, lastError=error, deliveredTo=delivered_to,
+            availableAt=now + timedelta(seconds=delay), claimedBy=None, claimedUntil=None)
+        await self.db.write_relaxed(lambda conn: conn.execute(retry))
         self.stats.retried += 1
         log.warning("event delivery failed; retrying in %.1f s", delay, extra=facts)
         return 0
@@ -296,12 +304,12 @@ class OutboxRelay:
         """After a failed settlement, count the attempt with the least that could fail; if even that
         fails, the lease expiring is the fallback."""
         table = self.outbox
+        postpone = update(table).where(table.c.id == row.id, table.c.claimedBy == self.relay_id).values(
+            attempts=row.attempts + 1,
+            availableAt=utcnow() + timedelta(seconds=backoff_seconds(
+                row.attempts + 1, base=self.base_backoff_seconds, cap=self.max_backoff_seconds)))
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(update(table).where(table.c.id == row.id, table.c.claimedBy == self.relay_id).values(
-                    attempts=row.attempts + 1,
-                    availableAt=utcnow() + timedelta(seconds=backoff_seconds(
-                        row.attempts + 1, base=self.base_backoff_seconds, cap=self.max_backoff_seconds))))
+            await self.db.write_relaxed(lambda conn: conn.execute(postpone))
         except Exception:
             log.warning("outbox row left to its lease", extra={"eventId": str(row.id)})
 
@@ -311,9 +319,12 @@ class OutboxRelay:
         """Pending and dead events and the age of the oldest pending one (the relay's lag)."""
         table = self.outbox
         pending = and_(table.c.publishedAt.is_(None), table.c.deadAt.is_(None))
-        async with self.engine.connect() as conn:
-            count, oldest = (await conn.execute(select(func.count(), func.min(table.c.createdAt)).where(pending))).one()
-            dead = (await conn.execute(select(func.count()).where(table.c.deadAt.is_not(None)))).scalar_one()
+
+        def tally(conn: Connection) -> tuple[int, Any, int]:
+            waiting, oldest = conn.execute(select(func.count(), func.min(table.c.createdAt)).where(pending)).one()
+            return waiting, oldest, conn.execute(select(func.count()).where(table.c.deadAt.is_not(None))).scalar_one()
+
+        count, oldest, dead = await self.db.read(tally)
         if oldest is not None and oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=timezone.utc)
         lag = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
@@ -322,10 +333,9 @@ class OutboxRelay:
     async def requeue_dead(self, event_ids: list[uuid.UUID]) -> int:
         """Give dead-lettered events a fresh start (after the subscriber is fixed); returns how many."""
         table = self.outbox
-        async with self.engine.begin() as conn:
-            result = await conn.execute(update(table).where(table.c.id.in_(event_ids), table.c.deadAt.is_not(None))
-                                        .values(deadAt=None, attempts=0, availableAt=utcnow()))
-        return result.rowcount or 0
+        requeue = (update(table).where(table.c.id.in_(event_ids), table.c.deadAt.is_not(None))
+                   .values(deadAt=None, attempts=0, availableAt=utcnow()))
+        return await self.db.write(lambda conn: conn.execute(requeue).rowcount or 0)
 
     # -- running ----------------------------------------------------------------------------
 

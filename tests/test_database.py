@@ -199,3 +199,40 @@ def test_after_write_runs_once_a_transaction_that_asked_for_it_has_committed(url
         return calls
 
     assert with_database(url, scenario) == [("after", 0), ("after", 1)]
+
+
+def test_a_relaxed_write_commits_all_or_nothing_and_only_it_skips_the_flush_wait(url: str) -> None:
+    """The relay's bookkeeping (`write_relaxed`) commits without waiting for PostgreSQL's WAL flush;
+    every other write still waits for it (a payment's claim must be durable before Stripe is called)."""
+    from payment_core.db import notify_after_commit
+
+    def setting(conn: Connection) -> str | None:
+        if conn.dialect.name != "postgresql":
+            return None
+        return conn.execute(text("SHOW synchronous_commit")).scalar_one()
+
+    def both(conn: Connection) -> str | None:
+        conn.execute(ITEMS.insert().values(id=uuid.uuid4(), name="kept", n=1))
+        notify_after_commit(conn)
+        return setting(conn)
+
+    def half(conn: Connection) -> None:
+        conn.execute(ITEMS.insert().values(id=uuid.uuid4(), name="gone", n=1))
+        conn.execute(ITEMS.insert().values(id=uuid.uuid4(), name="kept", n=2))  # unique: refused, both rolled back
+
+    async def scenario(db: Database) -> tuple[str | None, list[str | None], list[str], int]:
+        calls: list[str] = []
+        db.after_write.append(lambda: calls.append("after"))
+        relaxed = await db.write_relaxed(both)
+        with pytest.raises(IntegrityError):
+            await db.write_relaxed(half)
+        durable = [await db.write(setting), await db.write_relaxed(setting), await db.write(setting)]
+        names = await db.read(lambda conn: sorted(conn.execute(select(ITEMS.c.name)).scalars()))
+        return relaxed, durable, names, len(calls)
+
+    relaxed, settings, names, calls = with_database(url, scenario)
+    assert names == ["kept"] and calls == 1
+    if url.startswith("postgresql"):
+        assert relaxed == "off" and settings == ["on", "off", "on"]
+    else:
+        assert relaxed is None

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from payment_core.db import create_database, create_engine
+from payment_core.db import Database, create_database
 from payment_core.events import outbox_table, write_event
 from payment_core.relay import OutboxRelay, backoff_seconds
 from tests.conftest import BACKENDS
@@ -53,23 +53,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @asynccontextmanager
-async def outbox_at(url: str) -> AsyncIterator[tuple[AsyncEngine, Table]]:
-    engine = create_engine(url)
+async def outbox_at(url: str) -> AsyncIterator[tuple[Database, Table]]:
+    db = create_database(url)
     table = outbox_table(MetaData())
-    async with engine.begin() as conn:
+    async with db.engine.begin() as conn:
         await conn.run_sync(table.metadata.drop_all)
         await conn.run_sync(table.metadata.create_all)
     try:
-        yield engine, table
+        yield db, table
     finally:
-        await engine.dispose()
+        await db.dispose()
 
 
-def fast_relay(engine: AsyncEngine, table: Table, **options: Any) -> OutboxRelay:
+def fast_relay(db: Database, table: Table, **options: Any) -> OutboxRelay:
     """A relay with short backoffs, so a test sees many attempts in little time."""
     defaults: dict[str, Any] = {"base_backoff_seconds": 0.01, "max_backoff_seconds": 0.02, "idle_seconds": 0.01,
                                 "dead_letter_topic": DEAD_LETTERS}
-    return OutboxRelay(engine, table, **{**defaults, **options})
+    return OutboxRelay(db, table, **{**defaults, **options})
 
 
 async def emit(engine: AsyncEngine, table: Table, topic: str, key: str | None, **payload: Any) -> str:
@@ -113,24 +113,24 @@ class Subscriber:
 def test_a_poison_subscriber_is_dead_lettered_while_other_events_flow(database_url: str,
                                                                        caplog: pytest.LogCaptureFixture) -> None:
     async def story() -> None:
-        async with outbox_at(database_url) as (engine, table):
+        async with outbox_at(database_url) as (db, table):
             poison, healthy, operators = Subscriber(), Subscriber(), Subscriber()
-            relay = fast_relay(engine, table, max_attempts=4)
+            relay = fast_relay(db, table, max_attempts=4)
             relay.subscribe({"order-paid"}, poison, name="poison")
             relay.subscribe({"order-paid"}, healthy, name="healthy")
             relay.subscribe({DEAD_LETTERS}, operators, name="operators")
-            bad = await emit(engine, table, "order-paid", "order-1", n=0)
+            bad = await emit(db.engine, table, "order-paid", "order-1", n=0)
             poison.failing[bad] = -1
-            others = [await emit(engine, table, "order-paid", f"order-{n}", n=n) for n in range(2, 7)]
+            others = [await emit(db.engine, table, "order-paid", f"order-{n}", n=n) for n in range(2, 7)]
 
             async def dead() -> bool:
-                return (await rows_by_id(engine, table))[bad].deadAt is not None
+                return (await rows_by_id(db.engine, table))[bad].deadAt is not None
 
             with caplog.at_level(logging.ERROR, logger="orderpay.relay"):
                 await until(dead, relay)
                 await until(lambda: asyncio.sleep(0, bool(operators.received)), relay)
 
-            rows = await rows_by_id(engine, table)
+            rows = await rows_by_id(db.engine, table)
             assert rows[bad].attempts == 4 and rows[bad].publishedAt is None
             assert "subscriber:poison" in rows[bad].lastError and "refuses" in rows[bad].lastError
             assert rows[bad].deliveredTo == ["subscriber:healthy"]  # tracked per subscriber
@@ -160,14 +160,14 @@ def test_a_poison_subscriber_is_dead_lettered_while_other_events_flow(database_u
 
 def test_a_failing_event_holds_back_its_orders_later_events_but_not_other_orders(database_url: str) -> None:
     async def story() -> None:
-        async with outbox_at(database_url) as (engine, table):
+        async with outbox_at(database_url) as (db, table):
             edge = Subscriber()
-            relay = fast_relay(engine, table, max_attempts=50, base_backoff_seconds=0.05, max_backoff_seconds=0.05)
+            relay = fast_relay(db, table, max_attempts=50, base_backoff_seconds=0.05, max_backoff_seconds=0.05)
             relay.subscribe({"order-started", "order-paid"}, edge, name="edge")
-            a_started = await emit(engine, table, "order-started", "order-a")
-            a_paid = await emit(engine, table, "order-paid", "order-a")
-            b_started = await emit(engine, table, "order-started", "order-b")
-            b_paid = await emit(engine, table, "order-paid", "order-b")
+            a_started = await emit(db.engine, table, "order-started", "order-a")
+            a_paid = await emit(db.engine, table, "order-paid", "order-a")
+            b_started = await emit(db.engine, table, "order-started", "order-b")
+            b_paid = await emit(db.engine, table, "order-paid", "order-b")
             edge.failing[a_started] = -1
 
             await relay.run_once()  # order a's first event fails and backs off
@@ -175,7 +175,7 @@ def test_a_failing_event_holds_back_its_orders_later_events_but_not_other_orders
                 await relay.run_once()
                 await asyncio.sleep(0.02)
             assert edge.ids() == [b_started, b_paid]
-            rows = await rows_by_id(engine, table)
+            rows = await rows_by_id(db.engine, table)
             assert rows[a_paid].publishedAt is None and rows[a_paid].attempts == 0
             assert rows[a_started].attempts >= 2, "retried meanwhile"
 
@@ -184,33 +184,33 @@ def test_a_failing_event_holds_back_its_orders_later_events_but_not_other_orders
             assert edge.ids() == [b_started, b_paid, a_started, a_paid]
 
             # A dead-lettered event no longer holds its order back (the relay would stop for that order).
-            c_started = await emit(engine, table, "order-started", "order-c")
-            c_paid = await emit(engine, table, "order-paid", "order-c")
+            c_started = await emit(db.engine, table, "order-started", "order-c")
+            c_paid = await emit(db.engine, table, "order-paid", "order-c")
             edge.failing[c_started] = -1
             relay.max_attempts = 2
             await until(lambda: asyncio.sleep(0, c_paid in edge.ids()), relay)
-            assert (await rows_by_id(engine, table))[c_started].deadAt is not None
+            assert (await rows_by_id(db.engine, table))[c_started].deadAt is not None
 
     run_async(story())
 
 
 def test_the_backoff_stays_bounded_after_2000_failures(database_url: str) -> None:
     async def story() -> None:
-        async with outbox_at(database_url) as (engine, table):
+        async with outbox_at(database_url) as (db, table):
             edge = Subscriber()
-            relay = OutboxRelay(engine, table, max_attempts=10_000, max_backoff_seconds=60)
+            relay = OutboxRelay(db, table, max_attempts=10_000, max_backoff_seconds=60)
             relay.subscribe({"order-paid"}, edge, name="edge")
-            stuck = await emit(engine, table, "order-paid", "order-1")
+            stuck = await emit(db.engine, table, "order-paid", "order-1")
             edge.failing[stuck] = -1
-            async with engine.begin() as conn:  # 2,000 failures already behind it, due now
+            async with db.engine.begin() as conn:  # 2,000 failures already behind it, due now
                 await conn.execute(update(table).where(table.c.id == uuid.UUID(stuck)).values(attempts=2000))
-            fresh = await emit(engine, table, "order-paid", "order-2")
+            fresh = await emit(db.engine, table, "order-paid", "order-2")
 
             before = datetime.now(timezone.utc)
             await relay.run_once()
 
             assert edge.ids() == [fresh], "the relay kept delivering"
-            row = (await rows_by_id(engine, table))[stuck]
+            row = (await rows_by_id(db.engine, table))[stuck]
             assert row.attempts == 2001 and row.deadAt is None
             available = row.availableAt if row.availableAt.tzinfo else row.availableAt.replace(tzinfo=timezone.utc)
             assert timedelta(seconds=59) <= available - before <= timedelta(seconds=62)
@@ -237,19 +237,19 @@ REFUSE_BOOKKEEPING = {
 
 def test_one_rows_bookkeeping_error_does_not_block_the_others(database_url: str) -> None:
     async def story() -> None:
-        async with outbox_at(database_url) as (engine, table):
-            async with engine.begin() as conn:  # the database refuses to mark this one row published
-                for statement in REFUSE_BOOKKEEPING[engine.dialect.name]:
+        async with outbox_at(database_url) as (db, table):
+            async with db.engine.begin() as conn:  # the database refuses to mark this one row published
+                for statement in REFUSE_BOOKKEEPING[db.engine.dialect.name]:
                     await conn.execute(text(statement))
             edge = Subscriber()
-            relay = fast_relay(engine, table)
+            relay = fast_relay(db, table)
             relay.subscribe({"bookkeeping-fails", "order-paid"}, edge, name="edge")
-            broken = await emit(engine, table, "bookkeeping-fails", "order-1")
-            fine = [await emit(engine, table, "order-paid", f"order-{n}") for n in range(2, 6)]
+            broken = await emit(db.engine, table, "bookkeeping-fails", "order-1")
+            fine = [await emit(db.engine, table, "order-paid", f"order-{n}") for n in range(2, 6)]
 
             await relay.run_once()
 
-            rows = await rows_by_id(engine, table)
+            rows = await rows_by_id(db.engine, table)
             assert all(rows[event].publishedAt is not None for event in fine)
             assert edge.ids() == [broken, *fine]
             assert rows[broken].publishedAt is None and rows[broken].attempts == 1  # counted, retried later
@@ -303,19 +303,19 @@ def http_edge_function(url: str, relay_name: str, client: httpx.AsyncClient) -> 
 
 
 async def two_relays(url: str, edge_url: str, counter: CountingEdgeFunction) -> None:
-    async with outbox_at(url) as (engine, table):
-        other_engine = create_engine(url)  # the second replica: its own engine and connections
+    async with outbox_at(url) as (db, table):
+        other_db = create_database(url)  # the second replica: its own engines and connections
         try:
             events: list[str] = []
             keys = [f"order-{n}" for n in range(25)]
             for round_ in range(8):
                 for key in keys:
-                    events.append(await emit(engine, table, "order-paid", key, order=key, round=round_))
+                    events.append(await emit(db.engine, table, "order-paid", key, order=key, round=round_))
             # A relay killed mid-delivery left a lease that has expired (taken over), and a live relay
             # holds one that has not (left alone while it lasts).
-            expired = await emit(engine, table, "order-paid", None, order="expired")
-            held = await emit(engine, table, "order-paid", None, order="held")
-            async with engine.begin() as conn:
+            expired = await emit(db.engine, table, "order-paid", None, order="expired")
+            held = await emit(db.engine, table, "order-paid", None, order="held")
+            async with db.engine.begin() as conn:
                 now = datetime.now(timezone.utc)
                 await conn.execute(update(table).where(table.c.id == uuid.UUID(expired)).values(
                     claimedBy="relay-killed", claimedUntil=now - timedelta(seconds=1)))
@@ -324,8 +324,8 @@ async def two_relays(url: str, edge_url: str, counter: CountingEdgeFunction) -> 
 
             async with httpx.AsyncClient(timeout=10) as client:
                 relays = []
-                for name, relay_engine in (("one", engine), ("two", other_engine)):
-                    relay = OutboxRelay(relay_engine, table, batch_size=7, idle_seconds=0.005)
+                for name, relay_db in (("one", db), ("two", other_db)):
+                    relay = OutboxRelay(relay_db, table, batch_size=7, idle_seconds=0.005)
                     relay.subscribe({"order-paid"}, http_edge_function(edge_url, name, client), name="edge")
                     relays.append(relay)
                 async with relays[0].running(), relays[1].running():
@@ -341,16 +341,16 @@ async def two_relays(url: str, edge_url: str, counter: CountingEdgeFunction) -> 
             for key in keys:  # and each order's events in the order they were written
                 rounds = [r for event, k, _ in counter.deliveries if k == key for r in [events.index(event) // 25]]
                 assert rounds == sorted(rounds) == list(range(8)), key
-            rows = await rows_by_id(engine, table)
+            rows = await rows_by_id(db.engine, table)
             assert rows[held].publishedAt is None and rows[held].claimedBy == "relay-alive"
             assert rows[expired].publishedAt is not None
         finally:
-            await other_engine.dispose()
+            await other_db.dispose()
 
 
 def test_a_subscriber_that_hangs_times_out_without_holding_the_others(database_url: str) -> None:
     async def story() -> None:
-        async with outbox_at(database_url) as (engine, table):
+        async with outbox_at(database_url) as (db, table):
             edge = Subscriber()
             stuck: list[str] = []
 
@@ -360,16 +360,16 @@ def test_a_subscriber_that_hangs_times_out_without_holding_the_others(database_u
                     await asyncio.sleep(3600)  # an edge function that never answers
                 await edge(event)
 
-            relay = fast_relay(engine, table, lease_seconds=1.0)  # so a delivery times out after 0.5 s
+            relay = fast_relay(db, table, lease_seconds=1.0)  # so a delivery times out after 0.5 s
             relay.subscribe({"order-paid"}, hangs, name="hangs")
-            hung = await emit(engine, table, "order-paid", "order-1", order="order-1")
-            others = [await emit(engine, table, "order-paid", f"order-{n}", order=f"order-{n}") for n in range(2, 8)]
+            hung = await emit(db.engine, table, "order-paid", "order-1", order="order-1")
+            others = [await emit(db.engine, table, "order-paid", f"order-{n}", order=f"order-{n}") for n in range(2, 8)]
 
             started = asyncio.get_running_loop().time()
             assert await relay.run_once() == 6
             assert asyncio.get_running_loop().time() - started < 2
             assert sorted(edge.ids()) == sorted(others) and stuck == [hung]
-            row = (await rows_by_id(engine, table))[hung]
+            row = (await rows_by_id(db.engine, table))[hung]
             assert row.publishedAt is None and row.attempts == 1 and "TimeoutError" in row.lastError
 
     run_async(story())
@@ -383,7 +383,7 @@ def test_a_commit_that_wrote_events_wakes_the_idle_relay_at_once(database_url: s
             await conn.run_sync(table.metadata.drop_all)
             await conn.run_sync(table.metadata.create_all)
         edge = Subscriber()
-        relay = fast_relay(db.engine, table, idle_seconds=60)  # its poll would come a minute later
+        relay = fast_relay(db, table, idle_seconds=60)  # its poll would come a minute later
         relay.subscribe({"order-paid"}, edge, name="edge")
         db.after_write.append(relay.notify)
         try:
