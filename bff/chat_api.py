@@ -11,7 +11,7 @@ import anyio
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
 from payment_core.api.auth import bearer_token, context_of, current_session
 from payment_core.contract import error_body
@@ -123,8 +123,17 @@ async def _frames(batches: AsyncIterator[list[ChatEvent]]) -> AsyncIterator[byte
     """Each batch of events as its frames in one chunk: one write to the client, not one per event."""
     async with aclosing(batches):  # a client that leaves closes the turn's follower at once
         async for batch in batches:
-            yield b"".join(ServerSentEvent(data=json.dumps(event.data, ensure_ascii=False, separators=(",", ":")),
-                                           event=event.name, id=event.id).encode() for event in batch)
+            yield "".join(map(_frame, batch)).encode()
+
+
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _frame(event: ChatEvent) -> str:
+    """The event as an SSE frame, as sse-starlette's `ServerSentEvent` writes it (with its
+    separator, CRLF), without its line splitting: no field can hold a line break (JSON escapes
+    them, the id is a UUID and a number, the event names are fixed words)."""
+    return f"id: {event.id}\r\nevent: {event.name}\r\ndata: {_to_json(event.data)}\r\n\r\n"
 
 
 def ui_message(message: Message) -> dict[str, Any]:

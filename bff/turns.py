@@ -110,7 +110,7 @@ class LiveTurn:
         self.scope = anyio.CancelScope()
         self.started = time.perf_counter()
         self._unpublished = 0
-        self._changed = anyio.Event()
+        self._changed: anyio.Event | None = None  # made by a follower that waits: most events have none
 
     def emit(self, name: str, data: dict[str, Any]) -> ChatEvent:
         """Store an event and pass it on to the followers."""
@@ -128,8 +128,7 @@ class LiveTurn:
     def publish(self, event: ChatEvent) -> None:
         self._unpublished -= 1
         self.events.append(event)
-        self._changed.set()
-        self._changed = anyio.Event()
+        self._wake_followers()
 
     async def emit_async(self, name: str, data: dict[str, Any]) -> None:
         self.emit(name, data)
@@ -139,12 +138,19 @@ class LiveTurn:
         turn is closing, what it published last (the end of its answer) waits for its last event:
         they go to the client together, in one write, once that event is committed."""
         while (len(self.events) <= after + 1 or self.closing) and not self.finished:
+            if self._changed is None:
+                self._changed = anyio.Event()
             await self._changed.wait()
         return self.events[after + 1:]
 
     def finish(self) -> None:
         self.finished = True
-        self._changed.set()
+        self._wake_followers()
+
+    def _wake_followers(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
     def stop(self) -> None:
         """Cancel the turn now; it ends with a `stopped` event."""
