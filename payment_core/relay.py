@@ -153,10 +153,14 @@ class OutboxRelay:
             if self.db.engine.dialect.name == "postgresql":
                 # Rows another relay is claiming right now are skipped, not waited for.
                 due = due.with_for_update(of=candidate, skip_locked=True)
+            # The pick runs once, as a materialized CTE: as a plain `IN (subquery)` PostgreSQL may run
+            # it again for each row it updates, each time locking and leasing another batch — one
+            # statement then leased every due row, beyond `batch_size`, leaving other relays none.
+            picked = due.cte("picked").prefix_with("MATERIALIZED")
             # The lease is taken only where it is still free: the claim is decided by this write.
             self._claim_statement = (
                 update(table)
-                .where(table.c.id.in_(due), table.c.publishedAt.is_(None), table.c.deadAt.is_(None),
+                .where(table.c.id.in_(select(picked.c.id)), table.c.publishedAt.is_(None), table.c.deadAt.is_(None),
                        or_(table.c.claimedUntil.is_(None), table.c.claimedUntil < now))
                 .values(claimedBy=bindparam("relay"), claimedUntil=bindparam("until"))
                 .returning(*table.c))

@@ -219,6 +219,26 @@ def test_the_backoff_stays_bounded_after_2000_failures(database_url: str) -> Non
     run_async(story())
 
 
+def test_a_pass_claims_at_most_a_batch_and_leaves_the_rest_to_the_next(database_url: str) -> None:
+    """The claim leases `batch_size` rows and no more: the rest stay free for other replicas."""
+    async def story() -> None:
+        async with outbox_at(database_url) as (db, table):
+            edge = Subscriber()
+            relay = fast_relay(db, table, batch_size=5)
+            relay.subscribe({"order-paid"}, edge, name="edge")
+            events = [await emit(db.engine, table, "order-paid", f"order-{n}") for n in range(12)]
+
+            assert await relay.run_once() == 5
+            rows = await rows_by_id(db.engine, table)
+            assert edge.ids() == events[:5], "the oldest five, each once"
+            assert [event for event in events if rows[event].publishedAt is not None] == events[:5]
+            assert all(rows[event].claimedBy is None for event in events), "the rest were never leased"
+            assert await relay.run_once() == 5 and await relay.run_once() == 2
+            assert edge.ids() == events
+
+    run_async(story())
+
+
 REFUSE_BOOKKEEPING = {
     "sqlite": ["""CREATE TRIGGER refuse_bookkeeping BEFORE UPDATE ON sys_outbox
                   WHEN NEW.topic = 'bookkeeping-fails' AND NEW."publishedAt" IS NOT NULL
