@@ -5,14 +5,20 @@ id before it is processed (a second delivery of a processed event is a `duplicat
 in one transaction with its events: a failure half way applies nothing, the delivery is kept as
 `failed`, and Stripe's retry processes it again. Payment-intent events go to the transition;
 charge, refund and dispute events to the after-sale part.
+
+Deliveries arriving together are stored together (`DeliveryLog`): one transaction for all that
+came in while the previous one was being written, each answered once it has committed.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import stripe
@@ -20,6 +26,7 @@ from sqlalchemy import Connection, MetaData, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from payment_core.clock import utcnow
+from payment_core.db import Database
 from payment_core.errors import OrderPayError, WebhookNotReady, WebhookRejected
 from payment_core.payments.aftersale import AfterSale
 from payment_core.payments.flow import Flow
@@ -47,6 +54,7 @@ class Webhooks:
             index_elements=[table.c.eventId], set_={"deliveries": table.c.deliveries + 1},
         ).returning(table.c.status, table.c.deliveries)
         self._finish_statement = update(table).where(table.c.eventId == bindparam("w_event"))
+        self._log = DeliveryLog(flow.db, self._store)
 
     async def handle_webhook(self, payload: bytes, signature: str | None, *,
                              expected: tuple[str, str] | None = None) -> WebhookOutcome:
@@ -63,9 +71,9 @@ class Webhooks:
         # Stored as events carry it: without the intent's client secret and next-action URLs.
         stored = json.dumps(without_client_secret(event))
         if not self._may_apply(event):
-            earlier = await self.flow.db.write(lambda conn: self._store(conn, event_id, event_type, stored, "ignored"))
+            earlier = await self._log.store(event_id, event_type, stored, "ignored")
             return WebhookOutcome(event_id, "duplicate" if earlier in ("processed", "ignored") else "ignored")
-        earlier = await self.flow.db.write(lambda conn: self._store(conn, event_id, event_type, stored, "received"))
+        earlier = await self._log.store(event_id, event_type, stored, "received")
         if earlier in ("processed", "ignored"):
             return WebhookOutcome(event_id, "duplicate")
         try:
@@ -157,3 +165,85 @@ class Webhooks:
         await self.transitions.apply(payments, intent, "calledback", webhook=event,
                                      attempt=int(attempt) if attempt and attempt.isdigit() else None)
         return "processed"
+
+
+Delivery = tuple[str, str, str, str]  # event id, type, payload, status: the arguments of `Webhooks._store`
+Store = Callable[[Connection, str, str, str, str], "str | None"]
+
+
+class DeliveryLog:
+    """Stores deliveries in as few transactions as they allow: the deliveries that arrive while one
+    transaction is being written go together in the next (up to `BATCH`), each answered once that
+    has committed — a delivery is never acknowledged before it is stored. Alone, a delivery is
+    written at once, as it would be by itself.
+
+    A transaction costs more than its statement here (the writer's slot, the hop to its thread,
+    `BEGIN` and the commit): Stripe sends bursts, and a burst's deliveries share those. Within a
+    batch the deliveries are stored one after the other, as they would be one transaction each, so
+    a repeat in the same batch is told as a repeat; in event-id order, so that two replicas'
+    batches take the unique index's locks in the same order. Should a batch fail, its deliveries
+    are stored again one by one (the failed batch committed nothing): one bad delivery fails alone.
+    """
+
+    BATCH = 64
+
+    def __init__(self, db: Database, store: Store) -> None:
+        self._db, self._store = db, store
+        self._waiting: list[tuple[Delivery, asyncio.Future[str | None]]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    async def store(self, event_id: str, event_type: str, payload: str, status: str) -> str | None:
+        """Store one delivery (see `Webhooks._store`); the status an earlier delivery left."""
+        answer: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(((event_id, event_type, payload, status), answer))
+        if self._writing is None:
+            # A task of its own: a caller that goes away (a client hanging up) stops nobody else's write.
+            self._writing = asyncio.get_running_loop().create_task(self._write_all())
+        return await answer
+
+    async def _write_all(self) -> None:
+        batch: list[tuple[Delivery, asyncio.Future[str | None]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:self.BATCH], self._waiting[self.BATCH:]
+                await self._write(batch)
+        finally:
+            self._writing = None
+            # Anyone still waiting here was stopped with this task (at shutdown): outcome unknown to
+            # them, as to a client whose connection dropped; Stripe's retry tells.
+            for _, answer in batch + self._waiting:
+                _settle(answer, error=RuntimeError("the delivery log stopped while storing this delivery"))
+            self._waiting = []
+
+    async def _write(self, batch: list[tuple[Delivery, asyncio.Future[str | None]]]) -> None:
+        deliveries = sorted(range(len(batch)), key=lambda i: batch[i][0][0])  # stable: repeats keep their order
+
+        def unit(conn: Connection) -> list[str | None]:
+            return [self._store(conn, *batch[i][0]) for i in deliveries]
+
+        try:
+            results = await self._db.write(unit)
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], error=exc)
+                return
+            for delivery, answer in batch:
+                try:
+                    _settle(answer, await self._db.write(partial(self._store_one, delivery)))
+                except Exception as alone:
+                    _settle(answer, error=alone)
+            return
+        for i, earlier in zip(deliveries, results):
+            _settle(batch[i][1], earlier)
+
+    def _store_one(self, delivery: Delivery, conn: Connection) -> str | None:
+        return self._store(conn, *delivery)
+
+
+def _settle(answer: asyncio.Future[str | None], result: str | None = None, *, error: BaseException | None = None) -> None:
+    if answer.done():  # its caller has gone; the delivery is stored all the same
+        return
+    if error is not None:
+        answer.set_exception(error)
+    else:
+        answer.set_result(result)
