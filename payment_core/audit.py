@@ -17,12 +17,13 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Text, UniqueConstraint, Uuid, bindparam, select
+from sqlalchemy import (Column, Connection, Integer, MetaData, String, Table, Text, UniqueConstraint, Uuid, bindparam,
+                        func, or_, select)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payment_core.db import Database
@@ -98,14 +99,28 @@ class BrokenLink:
         return f"{self.object_name} {self.order_id}: entry {self.seq}: {self.problem}"
 
 
+@dataclass(frozen=True)
+class ChainEnd:
+    """The last entry of an order's chain, which the next entry follows."""
+
+    seq: int
+    hash: str
+
+
+EMPTY_CHAIN = ChainEnd(0, GENESIS)
+
+
 class AuditTrail:
     def __init__(self, db: Database, metadata: MetaData) -> None:
         self.db = db
         self.table = t = audit_table(metadata)
-        # Built once, its values as parameters: building and cache-keying a statement costs more than running it.
-        self._last = (select(t.c.seq, t.c.hash)
-                      .where(t.c.objectName == bindparam("object_name"), t.c.orderId == bindparam("order_id"))
-                      .order_by(t.c.seq.desc()).limit(1))
+        # Built once, their values as parameters: building and cache-keying a statement costs more than running it.
+        chain = (t.c.objectName == bindparam("object_name")) & (t.c.orderId == bindparam("order_id"))
+        self._last = select(t.c.seq, t.c.hash).where(chain).order_by(t.c.seq.desc()).limit(1)
+        # The chain's last entry and its entries of one kind, in one statement.
+        self._end_and_kind = select(t.c.seq, t.c.hash, t.c.kind, t.c.data).where(
+            chain, or_(t.c.kind == bindparam("kind"), t.c.seq == select(func.max(t.c.seq)).where(chain).scalar_subquery()))
+        self._insert = t.insert()
 
     async def append(self, conn: AsyncConnection, lock: Any, object_name: str, order_id: str, kind: str,
                      data: dict[str, Any]) -> dict[str, Any]:
@@ -113,23 +128,41 @@ class AuditTrail:
         return await conn.run_sync(lambda sync: self.add(sync, object_name, order_id, kind, data, lock=lock))
 
     def add(self, conn: Connection, object_name: str, order_id: str, kind: str, data: dict[str, Any], *,
-            lock: Any | None, after: dict[str, Any] | None = None) -> dict[str, Any]:
+            lock: Any | None) -> dict[str, Any]:
         """Append one entry in the caller's transaction. `lock` is the order object's `lock_row_by_id`:
         taking it first makes the appends of one order follow each other (the unique seq is the
-        backstop); None when the caller's transaction holds the order's lock already. `after`: the
-        entry this transaction appended last to the same chain (under the lock it holds), so the
-        chain's end need not be read again."""
+        backstop); None when the caller's transaction holds the order's lock already."""
         if lock is not None:
             conn.execute(lock, {"row_id": uuid.UUID(order_id)})
-        t = self.table
-        last = after if after is not None else conn.execute(
-            self._last, {"object_name": object_name, "order_id": order_id}).first()
-        seq, prev = (last["seq"], last["hash"]) if isinstance(last, dict) else (last.seq, last.hash) if last else (0, GENESIS)
-        entry = {"objectName": object_name, "orderId": order_id, "seq": seq + 1, "kind": kind,
-                 "at": iso(utcnow()), "data": canonical(scrub(data)), "prevHash": prev}
-        entry["hash"] = entry_hash(entry)
-        conn.execute(t.insert(), {"id": uuid.uuid4(), **entry})
-        return entry
+        last = conn.execute(self._last, {"object_name": object_name, "order_id": order_id}).first()
+        end = ChainEnd(last.seq, last.hash) if last is not None else EMPTY_CHAIN
+        return self.add_after(conn, end, object_name, order_id, [(kind, data)])[-1]
+
+    def end_and_kind(self, conn: Connection, object_name: str, order_id: str, kind: str, *,
+                     lock: Any | None) -> tuple[ChainEnd, list[dict[str, Any]]]:
+        """The chain's end and the data of its entries of `kind`, read in one statement under the
+        order's lock (`lock` as for `add`), for `add_after`."""
+        if lock is not None:
+            conn.execute(lock, {"row_id": uuid.UUID(order_id)})
+        rows = conn.execute(self._end_and_kind, {"object_name": object_name, "order_id": order_id, "kind": kind}).all()
+        last = max(rows, key=lambda row: row.seq, default=None)
+        end = ChainEnd(last.seq, last.hash) if last is not None else EMPTY_CHAIN
+        return end, [json.loads(row.data) for row in rows if row.kind == kind]
+
+    def add_after(self, conn: Connection, end: ChainEnd, object_name: str, order_id: str,
+                  entries: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Append `entries` (kind and data each) after `end`, the chain's end as read in this
+        transaction under the order's lock, in one statement."""
+        at = iso(utcnow())
+        rows = []
+        for kind, data in entries:
+            entry = {"objectName": object_name, "orderId": order_id, "seq": end.seq + 1, "kind": kind, "at": at,
+                     "data": canonical(scrub(data)), "prevHash": end.hash}
+            entry["hash"] = entry_hash(entry)
+            rows.append({"id": uuid.uuid4(), **entry})
+            end = ChainEnd(entry["seq"], entry["hash"])
+        conn.execute(self._insert, rows)
+        return rows
 
     async def entries(self, object_name: str, order_id: str) -> list[dict[str, Any]]:
         t = self.table

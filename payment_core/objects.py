@@ -170,8 +170,14 @@ class ObjectStore:
 
     async def get(self, session: Session, object_id: str) -> dict[str, Any]:
         params = self._id_params(session, object_id)
-        statement = self._get[session.is_super_admin]
-        row = await self.db.read_by_key(lambda conn: conn.execute(statement, params).first())
+        return await self.db.read_by_key(lambda conn: self._read(conn, session, params))
+
+    def read(self, conn: Connection, session: Session, object_id: str) -> dict[str, Any]:
+        """`get` in the caller's transaction, as part of a unit of work (`Database.write`)."""
+        return self._read(conn, session, self._id_params(session, object_id))
+
+    def _read(self, conn: Connection, session: Session, params: dict[str, Any]) -> dict[str, Any]:
+        row = conn.execute(self._get[session.is_super_admin], params).first()
         if row is None:
             raise NotFound()
         return self.to_api(row)

@@ -45,14 +45,47 @@ class Click:
 
 
 @dataclass(frozen=True)
+class _Ask:
+    """What a start payment asks for: the order, its parameters, the card if already known (a card
+    typed for this payment), the click; and, once the first pass has read them, the order's terms
+    and the card (`_Pass.summary`, `_Pass.method`)."""
+
+    order_id: str
+    user_params: dict[str, Any]
+    click: Click | None
+    method: dict[str, Any] | None = None
+    summary: CheckoutSummary | None = None
+
+
+@dataclass(frozen=True)
 class _Pass:
     """One pass of the claim: the claimed attempt; an unfinished one Stripe must be asked about
-    first; why the claim is refused (raised once the pass has committed its count); or nothing
-    (the record changed under it: decide again)."""
+    first; why the claim is refused (raised once the pass has committed its count); a card not
+    saved (looked up at Stripe before the next pass); or nothing (the record changed under it:
+    decide again). With the terms and the card the pass paid with."""
 
+    summary: CheckoutSummary | None = None
+    method: dict[str, Any] | None = None
     claimed: dict[str, Any] | None = None
     unfinished: dict[str, Any] | None = None
     refusal: Exception | None = None
+    card_not_saved: bool = False
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    summary: CheckoutSummary
+    method: dict[str, Any]
+    record: dict[str, Any]
+
+
+class _Undo(Exception):
+    """The claim is refused after its writes: its whole pass is rolled back, and the attempt and
+    the click are then kept in a transaction of their own before `refusal` is raised."""
+
+    def __init__(self, refusal: OrderPayError, summary: CheckoutSummary) -> None:
+        super().__init__(refusal.message)
+        self.refusal, self.summary = refusal, summary
 
 
 class Attempts:
@@ -78,29 +111,12 @@ class Attempts:
         """
         user_params = _payment_user_params(params)
         payments = self.flow.order_payments(object_name)
-        order = await payments.store.get(session, order_id)
-        owner = order.get(payments.store.obj.owner_property)
-        if owner != session.user_id and not session.is_super_admin:
-            raise NotFound()
-        if one_off_card:
-            method = await self.cards.one_off_card(session, user_params["paymentMethodId"])
-        else:
-            method = await self.flow.methods.get_by_query(
-                {"paymentMethodId": user_params["paymentMethodId"], "userId": uuid.UUID(session.user_id)})
-            if method is None:  # a card typed for this payment and not saved (the checkout's choice)
-                method = await self.cards.one_off_card(session, user_params["paymentMethodId"])
-        if not usable(method):
-            raise BadInput("paymentMethodId: this card can no longer pay (removed at Stripe, or saved with another "
-                           "Stripe account); add it again",
-                           field="paymentMethodId")
-        summary = summary_of(payments, order)
-        quote = user_params.get("quote")
-        if quote is not None and not quote_matches(quote, summary):
-            raise stale_quote(summary)
-        claimed = await self._claim_attempt(payments, session, summary, method, user_params, click)
+        # A card typed on a pay link's page is looked up at Stripe first, outside any transaction.
+        method = await self.cards.one_off_card(session, user_params["paymentMethodId"]) if one_off_card else None
+        claimed = await self._claim_attempt(payments, session, _Ask(order_id, user_params, click, method))
         if isinstance(claimed, PaymentOutcome):  # the unfinished attempt it found had reached Stripe
             return claimed
-        record = claimed
+        summary, method, record = claimed.summary, claimed.method, claimed.record
         intent_params = {
             "amount": summary.amount_minor, "currency": summary.currency.lower(), "customer": method["customerId"],
             "payment_method": method["paymentMethodId"], "description": summary.description[:1000],
@@ -146,29 +162,44 @@ class Attempts:
             {"id": uuid.UUID(record["id"]), "attempt": record["attempt"], "attemptState": "calling"},
             {"attemptState": "settled", "statusLiteral": "failed", "lastError": error})
 
-    async def _claim_attempt(self, payments: OrderPayments, session: Session, summary: CheckoutSummary,
-                             method: dict[str, Any], user_params: dict[str, Any],
-                             click: Click | None) -> dict[str, Any] | PaymentOutcome:
+    async def _claim_attempt(self, payments: OrderPayments, session: Session, ask: _Ask) -> _Claimed | PaymentOutcome:
         """Reserve the payment attempt and its idempotency key before calling Stripe.
 
-        Each pass is one transaction (`Database.write`). The first counts the attempt in the
-        card-testing throttle and records the buyer's click; the claim itself runs in a savepoint
-        within it, so that a refused claim (a stale quote, a paid order) still leaves the attempt
-        counted. The claim holds the order's lock and re-reads it, so an order changed meanwhile is
-        a stale quote, and a change of its payment-bound fields waits for (and then sees) the claim.
-        An unfinished attempt is first looked up at Stripe by its metadata, outside any
-        transaction: if Stripe made its intent, that is applied and answered (no second charge,
-        even after Stripe forgot the idempotency key); if not, a retry with the same card reuses
-        the key, and a new card waits until the old call can no longer be in flight.
+        Each pass is one transaction (`Database.write`). The first reads the order and the saved
+        card, checks what the buyer is paying (a refusal here writes nothing), counts the attempt in
+        the card-testing throttle and records the buyer's click. The claim holds the order's lock and
+        re-reads it, so an order changed meanwhile is a stale quote, and a change of its payment-bound
+        fields waits for (and then sees) the claim. A claim refused after its writes rolls its pass
+        back, and the count and the click are then kept in a transaction of their own: a refused
+        attempt still counts. An unfinished attempt is first looked up at Stripe by its metadata,
+        outside any transaction: if Stripe made its intent, that is applied and answered (no second
+        charge, even after Stripe forgot the idempotency key); if not, a retry with the same card
+        reuses the key, and a new card waits until the old call can no longer be in flight. A card
+        that is not saved is looked up at Stripe between passes, never inside one.
         """
-        for first in (True, False, False, False, False):
-            step = await self.flow.db.write(
-                lambda conn, first=first: self._claim_pass(conn, payments, session, summary, method, user_params,
-                                                           click, first=first))
+        counted = False
+        for _ in range(6):
+            try:
+                step = await self.flow.db.write(
+                    lambda conn, count=not counted: self._claim_pass(conn, payments, session, ask, count=count))
+            except IntegrityError:
+                continue  # the record was created by a concurrent click (nothing of this pass kept): decide again
+            except _Undo as undo:
+                if not counted:
+                    await self.flow.db.write(lambda conn: self._count_click(conn, payments, session, undo.summary, ask.click))
+                raise undo.refusal from None
+            if step.card_not_saved:  # a card typed for this payment and not saved (the checkout's choice)
+                method = await self.cards.one_off_card(session, ask.user_params["paymentMethodId"])
+                ask = _Ask(ask.order_id, ask.user_params, ask.click, method)
+                continue
+            counted = True
+            summary, method = step.summary, step.method
+            assert summary is not None and method is not None
+            ask = _Ask(ask.order_id, ask.user_params, ask.click, method, summary)
             if step.refusal is not None:
                 raise step.refusal
             if step.claimed is not None:
-                return step.claimed
+                return _Claimed(summary, method, step.claimed)
             record = step.unfinished
             if record is None:
                 continue  # the record changed under this pass (a concurrent click): decide again
@@ -181,34 +212,62 @@ class Attempts:
                 same = (record["paymentMethodId"], record["amount"], record["currency"]) == (
                     method["paymentMethodId"], summary.amount_minor, summary.currency)
                 if same and not record["paymentId"]:
-                    return record  # the same attempt again, never made at Stripe: same idempotency key
+                    return _Claimed(summary, method, record)  # the same attempt again, never made at Stripe: same key
                 raise Conflict("the previous payment attempt is still being confirmed; try again in a moment")
             # An unfinished 3-D Secure attempt must not be completable once a new one starts.
             await self.cancel_abandoned(payments, record["paymentId"])
         raise Conflict("this order's payment is changing right now; try again")
 
-    def _claim_pass(self, conn: Connection, payments: OrderPayments, session: Session, summary: CheckoutSummary,
-                    method: dict[str, Any], user_params: dict[str, Any], click: Click | None, *, first: bool) -> _Pass:
-        """One pass of the claim, in the caller's transaction (see `_claim_attempt`)."""
-        if first and not self.throttle.count(conn, session.user_id, "payment"):
-            return _Pass(refusal=self.throttle.refusal(session.user_id, "payment"))  # counted, nothing else
+    def _claim_pass(self, conn: Connection, payments: OrderPayments, session: Session, ask: _Ask, *,
+                    count: bool) -> _Pass:
+        """One pass of the claim, in the caller's transaction (see `_claim_attempt`). `count`: this
+        pass counts the attempt and records the click (no earlier pass has kept them)."""
+        summary, method = ask.summary, ask.method
+        if summary is None:  # the first pass: what is paid, with what
+            order = payments.store.read(conn, session, ask.order_id)
+            if order.get(payments.store.obj.owner_property) != session.user_id and not session.is_super_admin:
+                raise NotFound()
+            if method is None:
+                method = self.flow.methods.first(conn, {"paymentMethodId": ask.user_params["paymentMethodId"],
+                                                        "userId": uuid.UUID(session.user_id)})
+                if method is None:
+                    return _Pass(card_not_saved=True)
+            if not usable(method):
+                raise BadInput("paymentMethodId: this card can no longer pay (removed at Stripe, or saved with another "
+                               "Stripe account); add it again",
+                               field="paymentMethodId")
+            summary = summary_of(payments, order)
+            quote = ask.user_params.get("quote")
+            if quote is not None and not quote_matches(quote, summary):
+                raise stale_quote(summary)
+        if count and not self.throttle.count(conn, session.user_id, "payment"):
+            return _Pass(summary, method, refusal=self.throttle.refusal(session.user_id, "payment"))  # counted only
         try:
-            with conn.begin_nested():
-                step = self._claim(conn, payments, session, summary, method, user_params)
-        except IntegrityError:
-            step = _Pass()  # the record was created by a concurrent click: read it again
-        except OrderPayError as refusal:
-            step = _Pass(refusal=refusal)
-        owner = summary.order.get(payments.store.obj.owner_property)
-        if first and click is not None and owner == session.user_id:  # a step of the owner's payment only
+            step = self._claim(conn, payments, session, summary, method, ask.user_params)
+        except OrderPayError as refusal:  # decided before any write of the claim: the count and the click stay
+            step = _Pass(summary, method, refusal=refusal)
+        if count:
             # The claim holds the order's lock; without a claim the entry takes it itself.
-            self.flow.audit.add(conn, payments.name, summary.order["id"], "pay_clicked", click.entry(session),
-                                lock=None if step.claimed is not None else payments.store.lock_row_by_id)
+            self._record_click(conn, payments, session, summary, ask.click, locked=step.claimed is not None)
         return step
+
+    def _count_click(self, conn: Connection, payments: OrderPayments, session: Session, summary: CheckoutSummary,
+                     click: Click | None) -> None:
+        """Count an attempt whose claim was refused after its writes (rolled back), and record its click."""
+        self.throttle.count(conn, session.user_id, "payment")
+        self._record_click(conn, payments, session, summary, click, locked=False)
+
+    def _record_click(self, conn: Connection, payments: OrderPayments, session: Session, summary: CheckoutSummary,
+                      click: Click | None, *, locked: bool) -> None:
+        """The buyer's Pay click in the order's audit trail: a step of the owner's payment only."""
+        if click is not None and summary.order.get(payments.store.obj.owner_property) == session.user_id:
+            self.flow.audit.add(conn, payments.name, summary.order["id"], "pay_clicked", click.entry(session),
+                                lock=None if locked else payments.store.lock_row_by_id)
 
     def _claim(self, conn: Connection, payments: OrderPayments, session: Session, summary: CheckoutSummary,
                method: dict[str, Any], user_params: dict[str, Any]) -> _Pass:
-        """Claim the next attempt on the payment record, or say why not (raising rolls it back)."""
+        """Claim the next attempt on the payment record, or say why not: raising OrderPayError
+        before any write, `_Undo` after (its pass is rolled back)."""
         order_uuid = uuid.UUID(summary.order["id"])
 
         def claim(attempt: int) -> dict[str, Any]:
@@ -227,36 +286,36 @@ class Attempts:
             user = uuid.UUID(session.user_id)
             created = payments.records.add(conn, {"orderId": order_uuid, "ownerId": user, "_owner": user, **claim(1)})
             self._lock_terms(conn, payments, summary)
-            return _Pass(claimed=created)
+            return _Pass(summary, method, claimed=created)
         if record["statusLiteral"] == "success" or summary.order.get(PAYMENT_CONFIRMATION) == "paid":
             raise Conflict("this order is already paid")
         if record["paymentStatus"] in ("processing", "requires_capture"):
             raise Conflict("a payment for this order is already processing")
         if record["attemptState"] == "calling" or (record["paymentStatus"] == "requires_action" and record["paymentId"]):
-            return _Pass(unfinished=record)  # Stripe is asked about it first, outside the transaction
+            return _Pass(summary, method, unfinished=record)  # Stripe is asked about it first, outside the transaction
         statement, where = payments.records.update_where(
             {"id": uuid.UUID(record["id"]), "recordVersion": record["recordVersion"]})
         row = conn.execute(statement, {**claim(record["attempt"] + 1), "updatedAt": utcnow(), **where}).first()
         if row is None:
-            return _Pass()  # changed meanwhile: read it again
+            return _Pass(summary, method)  # changed meanwhile: read it again
         self._lock_terms(conn, payments, summary)
         claimed = payments.records.to_api(row)
         insert_events(conn, self.flow.outbox, [(f"{payments.records.topic}-updated", {"record": claimed}, claimed["id"])])
-        return _Pass(claimed=claimed)
+        return _Pass(summary, method, claimed=claimed)
 
     def _lock_terms(self, conn: Connection, payments: OrderPayments, summary: CheckoutSummary) -> None:
         """Lock the order for the claim and check it still has the terms the buyer is paying; raising
-        rolls the claim back. Called after the claim's write to the payment record: record, then
+        (`_Undo`) rolls the claim's pass back. Called after the claim's write to the payment record: record, then
         order, the order in which transitions lock them too (no deadlock between the two)."""
         row = conn.execute(payments.store.lock_row_by_id, {"row_id": uuid.UUID(summary.order["id"])}).first()
         if row is None or not row.isActive:
-            raise NotFound()
+            raise _Undo(NotFound(), summary)
         order = payments.store.to_api(row)
         if order.get(PAYMENT_CONFIRMATION) == "paid":
-            raise Conflict("this order is already paid")
+            raise _Undo(Conflict("this order is already paid"), summary)
         current = summary_of(payments, order)
         if not current.same_terms(summary):
-            raise stale_quote(current)
+            raise _Undo(stale_quote(current), summary)
 
     async def _attempt_customer(self, record: dict[str, Any]) -> str | None:
         """The Stripe customer an attempt charged: its card's (deleted cards included)."""

@@ -34,7 +34,8 @@ class Throttle:
     """A sliding one-minute window per (user, action), counted in the shared database.
 
     Each attempt is one atomic upsert (`INSERT … ON CONFLICT DO UPDATE SET hits = hits + 1
-    RETURNING hits`) on the row of the current minute, so concurrent attempts on any replica
+    RETURNING hits`, and the previous minute's count read in the same statement) on the row of
+    the current minute, so concurrent attempts on any replica
     are all counted and none is lost to a read-then-write race. The sliding window is the
     usual estimate from two fixed windows: this minute's count plus the previous minute's,
     weighted by how much of it still lies within the last 60 seconds. A refused attempt is
@@ -47,14 +48,18 @@ class Throttle:
         if dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"the card-testing throttle has no atomic upsert for {dialect}")
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(table)
-        self._count = statement.on_conflict_do_update(
+        key = (table.c.userId == bindparam("userId")) & (table.c.action == bindparam("action"))
+        # The previous minute's count comes back with this minute's, from the same statement.
+        previous = table.alias("previous")
+        previous_hits = (select(previous.c.hits)
+                         .where(previous.c.userId == bindparam("w_user"), previous.c.action == bindparam("w_action"),
+                                previous.c.window == bindparam("w_previous"))
+                         .scalar_subquery())
+        # Built once, with what varies as parameters (building and cache-keying costs more than running).
+        self._count = insert(table).on_conflict_do_update(
             index_elements=[table.c.userId, table.c.action, table.c.window],
             set_={"hits": table.c.hits + 1},
-        ).returning(table.c.hits)
-        # Built once, with what varies as parameters (building and cache-keying costs more than running).
-        key = (table.c.userId == bindparam("userId")) & (table.c.action == bindparam("action"))
-        self._hits = select(table.c.hits).where(key & (table.c.window == bindparam("w_window")))
+        ).returning(table.c.hits, previous_hits.label("previous"))
         self._forget = delete(table).where(key & (table.c.window < bindparam("w_window")))
 
     async def check(self, user_id: str, action: str, *, now: float | None = None) -> None:
@@ -69,8 +74,9 @@ class Throttle:
         now = time.time() if now is None else now
         window = int(now // WINDOW_SECONDS)
         key = {"userId": user_id, "action": action}
-        hits = conn.execute(self._count, {**key, "window": window, "hits": 1}).scalar_one()
-        previous = conn.execute(self._hits, {**key, "w_window": window - 1}).scalar_one_or_none() or 0
+        hits, previous = conn.execute(self._count, {**key, "window": window, "hits": 1, "w_user": user_id,
+                                                    "w_action": action, "w_previous": window - 1}).one()
+        previous = previous or 0
         if hits == 1:
             # A new minute: older minutes can no longer count. Keeps the table as small as the set of active users.
             conn.execute(self._forget, {**key, "w_window": window - 1})

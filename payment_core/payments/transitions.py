@@ -10,13 +10,12 @@ and the audit entries; a succeeded charge that pays for nothing is refunded.
 """
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, Update, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, Table, Update, and_, bindparam, or_, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from payment_core import metrics
@@ -67,7 +66,7 @@ class TransitionStatements:
     `UPDATE ... RETURNING` costs more than running it. The `w_` parameters are the WHERE clause's;
     the others, named after columns, are the values to SET."""
 
-    def __init__(self, payments: Table) -> None:
+    def __init__(self, payments: Table, orders: Table) -> None:
         c = payments.c
         this_order = c.orderId == bindparam("w_order")
         by_intent = c.paymentId == bindparam("w_intent")
@@ -80,6 +79,9 @@ class TransitionStatements:
         self.forward = {False: _versioned_update(payments, and_(this_order, by_intent, moves_forward, same_terms)),
                         True: _versioned_update(payments, and_(this_order, by_attempt, moves_forward, same_terms))}
         self.unpaid = _versioned_update(payments, and_(this_order, c.statusLiteral != "success", same_terms))
+        # The order's side of a transition, unless it is paid already (paid never goes back).
+        self.order_unless_paid = _versioned_update(
+            orders, and_(orders.c.id == bindparam("w_order"), orders.c[PAYMENT_CONFIRMATION].is_distinct_from("paid")))
 
 
 @dataclass(frozen=True)
@@ -126,18 +128,27 @@ def apply_intent(
     if row is None:
         return None
 
+    config = store.obj.order
+    changes: dict[str, Any] = {PAYMENT_CONFIRMATION: CONFIRMATION_FOR_LITERAL[literal], "updatedAt": now,
+                               config.orderStatusUpdateDateProperty: now}
+    if not scripts.status_for_result[literal].references:
+        # The spec maps this result to a status whatever the order holds: the order is changed without
+        # being read first, unless it is paid.
+        mapped = _mapped_status(store, scripts, literal, {})
+        if mapped is not None:
+            changes[config.orderStatusProperty] = mapped
+        updated = conn.execute(statements.order_unless_paid, {**changes, "w_order": order_id}).first()
+        if updated is not None:
+            return Transition(record=dict(row._mapping), order=store.to_api(updated), order_locked=True)
     current = conn.execute(store.row_by_id, {"row_id": order_id}).first()
     if current is None:
         return None
     order = store.to_api(current)
     if order.get(PAYMENT_CONFIRMATION) == "paid":
         return Transition(record=dict(row._mapping), order=order, order_locked=False)  # paid never goes back
-    config = store.obj.order
-    changes: dict[str, Any] = {PAYMENT_CONFIRMATION: CONFIRMATION_FOR_LITERAL[literal], "updatedAt": now}
     mapped = _mapped_status(store, scripts, literal, order)
     if mapped is not None:
         changes[config.orderStatusProperty] = mapped
-    changes[config.orderStatusUpdateDateProperty] = now
     updated = conn.execute(store.update_row_by_id, {**changes, "row_id": order_id}).one()
     return Transition(record=dict(row._mapping), order=store.to_api(updated), order_locked=True)
 
@@ -149,7 +160,8 @@ class Transitions:
 
     def __init__(self, flow: Flow) -> None:
         self.flow = flow
-        self.statements = {name: TransitionStatements(payments.table) for name, payments in flow.orders.items()}
+        self.statements = {name: TransitionStatements(payments.table, payments.store.table)
+                           for name, payments in flow.orders.items()}
 
     async def apply(self, payments: OrderPayments, intent: dict[str, Any], event: str, *,
                     user_params: dict[str, Any] | None = None, webhook: dict[str, Any] | None = None,
@@ -208,24 +220,24 @@ class Transitions:
 
     def _audit(self, conn: Connection, payments: OrderPayments, transition: Transition, intent: dict[str, Any],
                via: str) -> None:
-        """The audit entries of a Stripe state applied to the order (inside the transition's transaction).
-        The first takes the order's lock unless the transition holds it (it changed the order); the
-        second follows the first without reading the chain's end again."""
+        """The audit entries of a Stripe state applied to the order (inside the transition's transaction):
+        `intent_created` the first time its intent is seen, then `stripe_state`, both in one statement
+        after one read of the chain, under the order's lock (taken here unless the transition holds it:
+        it changed the order)."""
         order_id = str(transition.order["id"])
-        lock = None if transition.order_locked else payments.store.lock_row_by_id
-        t = self.flow.audit.table
-        created = conn.execute(select(t.c.data).where(
-            t.c.objectName == payments.name, t.c.orderId == order_id, t.c.kind == "intent_created")).scalars().all()
-        first = None
-        if not any(json.loads(data).get("paymentId") == intent["id"] for data in created):
-            first = self.flow.audit.add(conn, payments.name, order_id, "intent_created", {
-                "paymentId": intent["id"], "amount": intent.get("amount"), "currency": str(intent.get("currency") or "").upper(),
-                "attempt": transition.record.get("attempt")}, lock=lock)
-            lock = None
-        self.flow.audit.add(conn, payments.name, order_id, "stripe_state", {
+        audit = self.flow.audit
+        end, created = audit.end_and_kind(conn, payments.name, order_id, "intent_created",
+                                          lock=None if transition.order_locked else payments.store.lock_row_by_id)
+        currency = str(intent.get("currency") or "").upper()
+        entries: list[tuple[str, dict[str, Any]]] = []
+        if not any(data.get("paymentId") == intent["id"] for data in created):
+            entries.append(("intent_created", {"paymentId": intent["id"], "amount": intent.get("amount"),
+                                               "currency": currency, "attempt": transition.record.get("attempt")}))
+        entries.append(("stripe_state", {
             "paymentId": intent["id"], "status": intent["status"], "statusLiteral": transition.record.get("statusLiteral"),
-            "amount": intent.get("amount"), "currency": str(intent.get("currency") or "").upper(),
-            "via": via, "paymentConfirmation": transition.order.get("_paymentConfirmation")}, lock=lock, after=first)
+            "amount": intent.get("amount"), "currency": currency,
+            "via": via, "paymentConfirmation": transition.order.get("_paymentConfirmation")}))
+        audit.add_after(conn, end, payments.name, order_id, entries)
 
     async def _refund_unwanted(self, payments: OrderPayments, intent: dict[str, Any], reason: str) -> None:
         """A succeeded charge that pays nothing (the order is already paid by another, or the charge is not
