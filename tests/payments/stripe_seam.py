@@ -192,6 +192,9 @@ class AnswerDroppingProxy:
             finally:
                 server.close()
                 loop.run_until_complete(server.wait_closed())
+                # A connection still open (an SDK's kept-alive one) has its handler waiting: end it
+                # while the loop can still close its socket.
+                loop.run_until_complete(_end_handlers())
                 loop.close()
 
         self._thread = threading.Thread(target=run, name="stripe-proxy", daemon=True)
@@ -221,3 +224,11 @@ def stripe_behind_a_proxy(state_path: Path, **config: Any) -> Iterator[tuple[Ext
             seam.stop()
     finally:
         service.stop()
+
+
+async def _end_handlers() -> None:
+    """Cancel the loop's other tasks (connection handlers still waiting) and wait for them to end."""
+    handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in handlers:
+        task.cancel()
+    await asyncio.gather(*handlers, return_exceptions=True)
