@@ -64,7 +64,8 @@ class Webhooks:
         way applies nothing and the delivery (kept as `failed`) is processed again on Stripe's retry.
         An event with nothing of this app's to apply (another system's payment on a shared Stripe
         account, a type orderpay does not act on: told from the event alone) is stored already
-        marked `ignored`, in one transaction.
+        marked `ignored`, in one statement (of a transaction it may share with the deliveries
+        arriving with it: `DeliveryLog`).
         """
         event = self._verify(payload, signature)
         event_id, event_type = event["id"], event["type"]
