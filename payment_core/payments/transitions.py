@@ -178,8 +178,9 @@ class Transitions:
             if transition is None:  # nothing changed: report the state as it is
                 row = conn.execute(payments.store.row_by_id, {"row_id": order_id}).first()
                 return None, payments.records.first(conn, {"orderId": order_id}), payments.store.to_api(row) if row else {}
-            self._record_transition(conn, payments, transition, intent, event, user_params, webhook, session, via)
-            return transition, payments.records.from_columns(transition.record), transition.order
+            record = payments.records.from_columns(transition.record)
+            self._record_transition(conn, payments, transition, record, intent, event, user_params, webhook, session, via)
+            return transition, record, transition.order
 
         transition, record, order = await self.flow.db.write(unit)
         if transition is not None:  # committed: count it (once: the transition is a conditional update)
@@ -201,10 +202,9 @@ class Transitions:
         return PaymentOutcome(order, self.flow.result(record, intent, user_params))
 
     def _record_transition(self, conn: Connection, payments: OrderPayments, transition: Transition,
-                           intent: dict[str, Any], event: str, user_params: dict[str, Any] | None,
+                           record: dict[str, Any], intent: dict[str, Any], event: str, user_params: dict[str, Any] | None,
                            webhook: dict[str, Any] | None, session: Session | None, via: str) -> None:
-        """The transition's events and audit entries, in its transaction."""
-        record = payments.records.from_columns(transition.record)
+        """The transition's events and audit entries, in its transaction (`record`: its record as the API shows it)."""
         # The seeds' edge-function request: the latest order under its object name, and the session if any.
         payload: dict[str, Any] = {payments.name: transition.order, "session": _session_json(session)}
         if webhook is not None:
