@@ -5,12 +5,16 @@ on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import sqlalchemy
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Uuid, func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -140,6 +144,51 @@ def test_a_read_by_key_on_sqlite_waits_for_a_lock_at_most_briefly(tmp_path: Path
 
     assert with_database(f"sqlite+aiosqlite:///{tmp_path}/t.db", scenario) == (50, 30_000)
 
+
+
+def test_a_read_by_key_on_a_locked_sqlite_file_waits_in_the_reader_thread_while_the_loop_serves_others(
+        tmp_path: Path) -> None:
+    """Another process holds the file's lock for 0.4 s (SQLite's exclusive locking mode: readers
+    wait even in WAL mode). The read by key gives up on the event loop after its 50 ms, waits in
+    the reader thread instead, and answers once the lock is gone; meanwhile the loop keeps running."""
+    path = tmp_path / "locked.db"
+    setup = sqlalchemy.create_engine(f"sqlite:///{path}")
+    with setup.begin() as conn:
+        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        METADATA.create_all(conn)
+        conn.execute(ITEMS.insert().values(id=uuid.uuid4(), name="kept", n=7))
+    setup.dispose()
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")  # taken before orderpay opens the file, as another process would
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("UPDATE test_db_items SET n = n")
+    threading.Timer(0.4, holder.close).start()  # closing rolls back and lets the lock go
+
+    async def scenario() -> tuple[int, float, float]:
+        db = create_database(f"sqlite+aiosqlite:///{path}")
+        ticks: list[float] = []
+
+        async def other_requests() -> None:
+            while True:
+                ticks.append(time.perf_counter())
+                await asyncio.sleep(0.01)
+
+        others = asyncio.create_task(other_requests())
+        await asyncio.sleep(0.02)
+        try:
+            started = time.perf_counter()
+            n = await db.read_by_key(lambda conn: conn.execute(select(ITEMS.c.n).where(ITEMS.c.name == "kept")).scalar_one())
+            waited = time.perf_counter() - started
+            await asyncio.sleep(0.03)  # the others' first turn after the read, to see how long they waited
+        finally:
+            others.cancel()
+            await db.dispose()
+        return n, waited, max(later - earlier for earlier, later in zip(ticks, ticks[1:]))
+
+    n, waited, longest_stall = run_async(scenario())
+    assert n == 7
+    assert waited >= 0.25, "it waited for the lock"
+    assert longest_stall < 0.3, f"the loop stalled {longest_stall:.3f} s: the wait was not moved off it"
 
 def test_a_write_unit_commits_all_or_nothing(url: str) -> None:
     def two(names: tuple[str, str]) -> Callable[[Connection], int]:
