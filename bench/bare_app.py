@@ -10,6 +10,7 @@ nothing: the floor under any webhook endpoint that keeps its deliveries.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -50,18 +51,29 @@ async def create_payment_intent(params: dict[str, Any]) -> JSONResponse:
 
 
 _deliveries: aiosqlite.Connection | None = None
+_opening = asyncio.Lock()
 
 
 async def deliveries() -> aiosqlite.Connection:
+    """The one connection, opened by the first delivery. Under a lock: the first round's deliveries
+    arrive together, and each opening a connection of its own to switch the file to WAL collided
+    ("database is locked"; the bench then failed now and then on its first batch)."""
     global _deliveries
     if _deliveries is None:
-        _deliveries = await aiosqlite.connect(os.environ["BENCH_WEBHOOK_DB"])
-        await _deliveries.execute("PRAGMA journal_mode=WAL")
-        await _deliveries.execute("PRAGMA synchronous=NORMAL")
-        await _deliveries.execute("CREATE TABLE IF NOT EXISTS delivery (id TEXT PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, "
-                                  "type TEXT NOT NULL, payload TEXT NOT NULL, received_at REAL NOT NULL)")
-        await _deliveries.commit()
+        async with _opening:
+            if _deliveries is None:
+                _deliveries = await _open_deliveries()
     return _deliveries
+
+
+async def _open_deliveries() -> aiosqlite.Connection:
+    connection = await aiosqlite.connect(os.environ["BENCH_WEBHOOK_DB"])
+    await connection.execute("PRAGMA journal_mode=WAL")
+    await connection.execute("PRAGMA synchronous=NORMAL")
+    await connection.execute("CREATE TABLE IF NOT EXISTS delivery (id TEXT PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, "
+                             "type TEXT NOT NULL, payload TEXT NOT NULL, received_at REAL NOT NULL)")
+    await connection.commit()
+    return connection
 
 
 @app.post("/stripe-webhook")
