@@ -9,9 +9,10 @@ import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import httpx
@@ -118,6 +119,20 @@ def postgres_problem(url: str) -> str | None:
 
 def drop_postgres(url: str) -> None:
     run_async(_drop_postgres(url))
+
+
+def database_of_its_own(request: pytest.FixtureRequest, tmp_path: Path, name: str) -> Iterator[str]:
+    """For a fixture parametrized by backend: an empty database of the test's own, a SQLite file
+    or a PostgreSQL database `<run's database>_<name>`, dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
+        return
+    base = make_url(request.getfixturevalue("postgres_url"))
+    url = base.set(database=f"{base.database}_{name}").render_as_string(hide_password=False)
+    drop_postgres(url)  # one a killed run left behind
+    prepare_postgres(url)
+    yield url
+    drop_postgres(url)
 
 
 async def drop_app_tables(settings: Settings) -> None:

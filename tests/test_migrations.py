@@ -14,14 +14,13 @@ from typing import Any
 import pytest
 import yaml
 from sqlalchemy import inspect
-from sqlalchemy.engine import make_url
 
 from orderpay import build_runtime, create_server
 from payment_core.runtime import DatabaseBehind, Runtime
 from payment_core.settings import Settings
 from payment_core.spec import load_app, resolve_spec_path
 from tests.conftest import BACKENDS
-from tests.support import LiveServer, drop_postgres, prepare_postgres, run_async
+from tests.support import LiveServer, database_of_its_own, run_async
 
 ORDERPAY = str(Path(sys.executable).with_name("orderpay"))
 
@@ -29,15 +28,7 @@ ORDERPAY = str(Path(sys.executable).with_name("orderpay"))
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of this test's own."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}"
-        return
-    base = make_url(request.getfixturevalue("postgres_url"))
-    url = base.set(database=f"{base.database}_migrations").render_as_string(hide_password=False)
-    drop_postgres(url)
-    prepare_postgres(url)
-    yield url
-    drop_postgres(url)
+    yield from database_of_its_own(request, tmp_path, "migrations")
 
 
 def store_spec() -> dict[str, Any]:

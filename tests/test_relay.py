@@ -34,7 +34,7 @@ from payment_core.db import Database, create_database
 from payment_core.events import outbox_table, write_event
 from payment_core.relay import OutboxRelay, backoff_seconds
 from tests.conftest import BACKENDS
-from tests.support import drop_postgres, free_port, prepare_postgres, run_async, start_uvicorn
+from tests.support import database_of_its_own, drop_postgres, free_port, prepare_postgres, run_async, start_uvicorn
 
 DEAD_LETTERS = "shop-orderpay-outbox-deadlettered"
 
@@ -42,14 +42,7 @@ DEAD_LETTERS = "shop-orderpay-outbox-deadlettered"
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An outbox of this test's own: a SQLite file, or a PostgreSQL database beside the run's."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}"
-        return
-    base = make_url(request.getfixturevalue("postgres_url"))
-    url = base.set(database=f"{base.database}_relay").render_as_string(hide_password=False)
-    prepare_postgres(url)
-    yield url
-    drop_postgres(url)
+    yield from database_of_its_own(request, tmp_path, "relay")
 
 
 @asynccontextmanager

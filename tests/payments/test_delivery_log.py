@@ -15,24 +15,16 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, select, update
-from sqlalchemy.engine import make_url
 
 from payment_core.db import Database, create_database
 from payment_core.payments.webhooks import DeliveryLog
 from tests.conftest import BACKENDS
-from tests.support import drop_postgres, prepare_postgres, run_async
+from tests.support import database_of_its_own, run_async
 
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'deliveries.db'}"
-        return
-    base = make_url(request.getfixturevalue("postgres_url"))
-    url = base.set(database=f"{base.database}_deliverylog").render_as_string(hide_password=False)
-    prepare_postgres(url)
-    yield url
-    drop_postgres(url)
+    yield from database_of_its_own(request, tmp_path, "deliverylog")
 
 
 class Deliveries:
