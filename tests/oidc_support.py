@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import queue
 import secrets
 import shutil
 import subprocess
@@ -32,6 +33,7 @@ from tests.support import free_port, unavailable
 
 PROVIDER_DIR = Path(__file__).parent / "oidc"
 _install_lock = threading.Lock()
+READY_TIMEOUT = 60.0  # seconds; it is ready in about one
 
 
 @dataclass
@@ -130,6 +132,26 @@ def install_provider_packages() -> None:
     npm_ci(PROVIDER_DIR)
 
 
+def _ready_line(process: subprocess.Popen[str], timeout: float = READY_TIMEOUT) -> str:
+    """The provider's ready line. A provider that dies, or that neither serves nor dies within
+    `timeout` (a clean clone once hung here with no word), fails the test with its stderr
+    instead of hanging the suite."""
+    assert process.stdout is not None and process.stderr is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()  # type: ignore[union-attr]
+    try:
+        line = lines.get(timeout=timeout)
+    except queue.Empty:
+        line = ""
+    if line:
+        return line
+    alive = process.poll() is None
+    process.kill()
+    process.wait(timeout=10)
+    why = f"neither served nor died within {timeout:.0f} s" if alive else f"exited with {process.returncode}"
+    raise RuntimeError(f"the test OpenID provider did not start ({why}): {process.stderr.read()[-1000:]}")
+
+
 @contextmanager
 def start_oidc_provider(**config: Any) -> Iterator[OidcProvider]:
     """The provider serving on a free loopback port until the block ends. `accounts` may be
@@ -140,11 +162,7 @@ def start_oidc_provider(**config: Any) -> Iterator[OidcProvider]:
     config["accounts"] = [a.config() if isinstance(a, Account) else a for a in config.get("accounts", [])]
     process = subprocess.Popen(["node", str(PROVIDER_DIR / "provider.mjs"), json.dumps(config)],
                                cwd=PROVIDER_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()  # the ready line, or EOF if it died
-    if not line:
-        process.wait(timeout=10)
-        raise RuntimeError(f"the test OpenID provider did not start: {process.stderr.read()[-1000:]}")  # type: ignore[union-attr]
+    line = _ready_line(process)
     provider = OidcProvider(issuer=json.loads(line)["issuer"], process=process, config=config)
     # Drain stderr so the provider never blocks on a full pipe (it warns about Node versions).
     threading.Thread(target=process.stderr.read, daemon=True).start()  # type: ignore[union-attr]
