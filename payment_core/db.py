@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -98,7 +99,7 @@ class Database:
                 return work(conn)
             finally:
                 conn.rollback()  # ends SQLAlchemy's transaction; sqlite3 begins none for a read
-        except OperationalError:
+        except (OperationalError, sqlite3.OperationalError):  # the latter from a `KeyRead`
             return await self.read(work)
 
     def _key_connection(self) -> Connection:

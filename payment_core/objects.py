@@ -20,6 +20,7 @@ from payment_core.clock import iso, utcnow
 from payment_core.db import Database
 from payment_core.errors import BadInput, Conflict, Forbidden, NotFound
 from payment_core.identity import Session
+from payment_core.key_reads import KeyRead
 from payment_core.spec.inputs import check_storable, create_input_model, update_input_model, validate_input
 from payment_core.spec import PAYMENT_CONFIRMATION, DataObjectSpec, ServiceSpec
 
@@ -83,7 +84,7 @@ class ObjectStore:
         self._visible_to_owner = and_(active, table.c[obj.owner_property] == bindparam("visible_to"))
         self._visible_to_admin = active
         by_id = {admin: and_(table.c.id == bindparam("object_id"), self._visibility(admin)) for admin in (False, True)}
-        self._get = {admin: select(table).where(by_id[admin]) for admin in (False, True)}
+        self._get = {admin: KeyRead(select(table).where(by_id[admin])) for admin in (False, True)}
         self._id_if_visible = {admin: select(table.c.id).where(by_id[admin]) for admin in (False, True)}
         self._insert = table.insert().returning(*table.c)
         bump = {"recordVersion": table.c.recordVersion + 1}
@@ -106,26 +107,37 @@ class ObjectStore:
         # scripts read, and the check that refuses changing them (or deleting) while a payment needs them.
         self.frozen_fields: frozenset[str] = frozenset()
         self.payment_guard: PaymentGuard | None = None
+        self._width = len(table.c)
+        self._api_columns = self._api_plan()
 
     # -- serialization -------------------------------------------------
 
-    def to_api(self, row: Any) -> dict[str, Any]:
-        """A row as the seeds' JSON shows it: ids as text, dates ISO, enums with their `_idx`."""
-        data = dict(row._mapping)
-        out: dict[str, Any] = {"id": str(data["id"])}
-        for name, field in self.obj.fields.items():
-            value = data.get(name)
-            out[name] = json_value(value)
-            if field.type == "enum":
-                out[f"{name}_idx"] = field.values.index(value) if value in (field.values or ()) else None
-        if self.obj.is_order:
-            out[PAYMENT_CONFIRMATION] = data[PAYMENT_CONFIRMATION]
-        out["isActive"] = bool(data["isActive"])
-        out["recordVersion"] = data["recordVersion"]
-        out["createdAt"] = iso(data["createdAt"])
-        out["updatedAt"] = iso(data["updatedAt"])
-        out["_owner"] = str(data["_owner"])
+    def to_api(self, row: Sequence[Any]) -> dict[str, Any]:
+        """A row of the table (its columns in order, as `select(table)` and `returning(*table.c)`
+        give them) as the seeds' JSON shows it: ids as text, dates ISO, enums with their `_idx`."""
+        assert len(row) == self._width, "to_api takes a row of the table's columns, in order"
+        out: dict[str, Any] = {}
+        for name, index, convert, enum_values in self._api_columns:
+            value = row[index]
+            out[name] = value if convert is None or value is None else convert(value)
+            if enum_values is not None:
+                out[f"{name}_idx"] = enum_values.get(value)
         return out
+
+    def _api_plan(self) -> list[tuple[str, int, Callable[[Any], Any] | None, dict[Any, int] | None]]:
+        """What `to_api` does with each column, worked out once: it runs for every row answered."""
+        index = {column.name: i for i, column in enumerate(self.table.c)}
+        plan: list[tuple[str, int, Callable[[Any], Any] | None, dict[Any, int] | None]] = [("id", index["id"], str, None)]
+        for name, field in self.obj.fields.items():
+            convert = {"id": str, "date": iso, "array": json_value}.get(field.type)
+            enum_values = {value: i for i, value in reversed(list(enumerate(field.values or ())))} if field.type == "enum" else None
+            plan.append((name, index[name], convert, enum_values))
+        if self.obj.is_order:
+            plan.append((PAYMENT_CONFIRMATION, index[PAYMENT_CONFIRMATION], None, None))
+        plan += [("isActive", index["isActive"], bool, None), ("recordVersion", index["recordVersion"], None, None),
+                 ("createdAt", index["createdAt"], iso, None), ("updatedAt", index["updatedAt"], iso, None),
+                 ("_owner", index["_owner"], str, None)]
+        return plan
 
     # -- access rules ----------------------------------------------------
 
@@ -177,7 +189,7 @@ class ObjectStore:
         return self._read(conn, session, self._id_params(session, object_id))
 
     def _read(self, conn: Connection, session: Session, params: dict[str, Any]) -> dict[str, Any]:
-        row = conn.execute(self._get[session.is_super_admin], params).first()
+        row = self._get[session.is_super_admin].first(conn, params)
         if row is None:
             raise NotFound()
         return self.to_api(row)
