@@ -74,7 +74,10 @@ async def burst(calls) -> float:  # type: ignore[no-untyped-def]
     return len(calls) / (time.perf_counter() - started)
 
 
-async def measure(server: ServerProcess, floor: ServerProcess, tokens: list[str], rounds: int) -> tuple[list[float], list[float]]:
+async def measure(server: ServerProcess, floor: ServerProcess, tokens: list[str],
+                  rounds: int) -> tuple[list[float], list[float], float, float]:
+    """Payments per second of each round, orderpay's then the floor's, and the CPU ms per payment of
+    orderpay's process and of the floor's over the measured rounds."""
     buyers = [Buyer(token) for token in tokens]
     # No keep-alive: a connection idle while the other side's round runs may be closed by the
     # server just as it is reused. Both sides pay the same connect per call.
@@ -85,10 +88,12 @@ async def measure(server: ServerProcess, floor: ServerProcess, tokens: list[str]
         await burst([buyer.pay(ours) for buyer in buyers])  # warm-up: connections, caches
         await burst([buyer.pay_floor(bare) for buyer in buyers])
         ours_rates, floor_rates = [], []
+        ours_cpu, floor_cpu = server.cpu_ms(), floor.cpu_ms()
         for _ in range(rounds):
             ours_rates.append(await burst([buyer.pay(ours) for buyer in buyers]))
             floor_rates.append(await burst([buyer.pay_floor(bare) for buyer in buyers]))
-    return ours_rates, floor_rates
+    calls = rounds * len(buyers)
+    return ours_rates, floor_rates, (server.cpu_ms() - ours_cpu) / calls, (floor.cpu_ms() - floor_cpu) / calls
 
 
 def main() -> int:
@@ -119,7 +124,7 @@ def main() -> int:
             server = start_server(Path(data_dir), url, sandbox.base_url)
             floor = start_floor(sandbox.base_url)
             try:
-                ours, bare = asyncio.run(measure(server, floor, tokens, rounds))
+                ours, bare, ours_cpu, floor_cpu = asyncio.run(measure(server, floor, tokens, rounds))
             finally:
                 floor.stop()
                 server.stop()
@@ -130,11 +135,12 @@ def main() -> int:
         ratios[label] = statistics.median(per_round)
         rows.append(f"| {label} | {statistics.median(bare):.1f} ({min(bare):.1f}–{max(bare):.1f}) "
                     f"| {statistics.median(ours):.1f} ({min(ours):.1f}–{max(ours):.1f}) "
-                    f"| {min(per_round):.2f}–{max(per_round):.2f} | **{ratios[label]:.2f}** |")
+                    f"| {min(per_round):.2f}–{max(per_round):.2f} | **{ratios[label]:.2f}** "
+                    f"| {ours_cpu:.2f} / {floor_cpu:.2f} |")
 
     table = "\n".join(["| database | floor endpoint payments/s, median (range) | start payment payments/s, median (range) "
-                       "| ratio per round | throughput ratio (median) |",
-                       "|---|---|---|---|---|", *rows])
+                       "| ratio per round | throughput ratio (median) | server CPU ms per payment, orderpay / floor |",
+                       "|---|---|---|---|---|---|", *rows])
     summary = f"{buyers} buyers at once, Stripe answering in {args.latency_ms:g} ms; target throughput ratio >= 0.9."
     print(table)
     print(summary)

@@ -156,7 +156,8 @@ def build_relay(settings: Settings, app: LoadedApp, db: Database, payments: Paym
     """The relay with each order object's edge function subscribed to its payment events, and the
     broker; woken by every commit of this process that wrote events."""
     relay = OutboxRelay(db, payments.outbox, idle_seconds=settings.relay_interval_seconds,
-                        max_attempts=settings.relay_max_attempts, dead_letter_topic=payments.topics.dead_letter())
+                        lease_seconds=settings.relay_lease_seconds, max_attempts=settings.relay_max_attempts,
+                        dead_letter_topic=payments.topics.dead_letter())
     db.after_write.append(relay.notify)
     for service, obj in app.spec.order_objects():
         if obj.order.edgeFunctionOnStatusChange:

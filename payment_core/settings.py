@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     relay_interval_seconds: float = Field(
         1.0, gt=0, description="How often an idle outbox relay looks for events it was not woken for: other replicas' "
                                "and retries coming due (each commit of this process that wrote events wakes it at once).")
+    relay_lease_seconds: float = Field(
+        60.0, ge=2, description="How long a relay holds the events it is delivering before another replica may take them "
+                                "over; one event's deliveries time out at half of it, shared by its subscribers and broker.")
     relay_max_attempts: int = Field(
         30, gt=0, description="Failed deliveries of one event before the relay dead-letters it (backoff 0.5 s doubling, "
                               "at most 60 s: 30 attempts span about 25 minutes).")

@@ -18,7 +18,7 @@ import sqlalchemy
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Uuid, func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from payment_core.db import Database, create_database, create_schema
+from payment_core.db import Database, create_database, create_schema, notify_after_commit
 from tests.conftest import BACKENDS
 from tests.support import run_async
 
@@ -224,8 +224,6 @@ def test_write_units_and_async_writes_at_once_all_land_one_after_another(url: st
 
 
 def test_after_write_runs_once_a_transaction_that_asked_for_it_has_committed(url: str) -> None:
-    from payment_core.db import notify_after_commit
-
     async def scenario(db: Database) -> list[tuple[str, int]]:
         calls: list[tuple[str, int]] = []
         db.after_write.append(lambda: calls.append(("after", len(calls))))
@@ -253,8 +251,6 @@ def test_after_write_runs_once_a_transaction_that_asked_for_it_has_committed(url
 def test_a_relaxed_write_commits_all_or_nothing_and_only_it_skips_the_flush_wait(url: str) -> None:
     """The relay's bookkeeping (`write_relaxed`) commits without waiting for PostgreSQL's WAL flush;
     every other write still waits for it (a payment's claim must be durable before Stripe is called)."""
-    from payment_core.db import notify_after_commit
-
     def setting(conn: Connection) -> str | None:
         if conn.dialect.name != "postgresql":
             return None

@@ -419,3 +419,37 @@ def test_a_commit_that_wrote_events_wakes_the_idle_relay_at_once(database_url: s
             await db.dispose()
 
     run_async(story())
+
+
+def test_the_relay_holds_an_event_for_the_operators_lease_while_it_delivers_it(tmp_path: Path) -> None:
+    """`ORDERPAY_RELAY_LEASE_SECONDS` is how long another replica must wait before taking over an
+    event this relay is still delivering: an operator with a slow edge function raises it."""
+    from payment_core.events import insert_events
+    from payment_core.runtime import Runtime
+    from payment_core.settings import Settings
+
+    async def scenario() -> float:
+        runtime = Runtime.create(Settings(data_dir=tmp_path, demo_data=False, relay_lease_seconds=240))
+        await runtime.start()
+        delivering, release = asyncio.Event(), asyncio.Event()
+
+        async def slow_edge_function(event: dict[str, Any]) -> None:
+            delivering.set()
+            await release.wait()
+
+        try:
+            runtime.relay.subscribe({"lease-probe"}, slow_edge_function)
+            outbox = runtime.payments.outbox
+            await runtime.db.write(lambda conn: insert_events(conn, outbox, [("lease-probe", {"n": 1}, None)]))
+            relay_pass = asyncio.create_task(runtime.relay.run_once())
+            await asyncio.wait_for(delivering.wait(), 10)
+            async with runtime.engine.connect() as conn:
+                row = (await conn.execute(select(outbox).where(outbox.c.topic == "lease-probe"))).one()
+            held_for = (row.claimedUntil.replace(tzinfo=timezone.utc) - datetime.now(timezone.utc)).total_seconds()
+            release.set()
+            assert await relay_pass == 1
+            return held_for
+        finally:
+            await runtime.close()
+
+    assert 230 < run_async(scenario()) <= 240

@@ -261,7 +261,7 @@ def fresh_event(intent: dict[str, Any], event_type: str, **intent_changes: Any) 
 @dataclass
 class HeldWebhooks:
     """Stripe's deliveries to orderpay are answered 503 on the way (Stripe retries later): a slow or
-    delayed webhook. The test posts a body itself (`let_through` formats it) straight to orderpay."""
+    delayed webhook. The test posts a body itself (`event_bytes`) straight to orderpay."""
 
     refused: list[bytes] = field(default_factory=list)
 
@@ -269,9 +269,6 @@ class HeldWebhooks:
     def events(self) -> list[dict[str, Any]]:
         """The events Stripe tried to deliver meanwhile, oldest first."""
         return [json.loads(body) for body in self.refused]
-
-    def let_through(self, event: dict[str, Any]) -> bytes:
-        return event_bytes(event)
 
 
 @contextmanager

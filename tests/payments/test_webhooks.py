@@ -42,7 +42,7 @@ def callback(app: OrderApp, order_id: str) -> str:
     return f"{app.callback}/{order_id}"
 
 
-def authenticated_but_unnotified(server: LiveServer, buyer: Buyer, held: Any) -> tuple[dict[str, Any], dict[str, Any], bytes]:
+def authenticated_but_unnotified(server: LiveServer, buyer: Buyer) -> tuple[dict[str, Any], dict[str, Any], bytes]:
     """A 3-D Secure payment the buyer has completed on Stripe while Stripe's webhooks are held back:
     Stripe says succeeded, orderpay does not know yet. Returns (order, Stripe's succeeded event, the
     body the test may post for it)."""
@@ -53,13 +53,13 @@ def authenticated_but_unnotified(server: LiveServer, buyer: Buyer, held: Any) ->
     assert complete_challenge(server, result, "Complete").status_code == 303
     assert buyer.order(order["id"])["_paymentConfirmation"] != "paid"
     event = stripe_event(server, result["paymentIntentInfo"]["paymentIntentId"], "payment_intent.succeeded")
-    return order, event, held.let_through(event)
+    return order, event, event_bytes(event)
 
 
 def test_a_signed_succeeded_event_marks_the_order_paid_and_repeats_change_nothing(
         store: LiveServer, store_app: OrderApp, alice: Buyer) -> None:
-    with webhooks_held(store) as held:
-        order, event, body = authenticated_but_unnotified(store, alice, held)
+    with webhooks_held(store):
+        order, event, body = authenticated_but_unnotified(store, alice)
 
         first = ok(post_webhook(store, body, path=WEBHOOK))
         assert first == {"status": "OK", "eventId": event["id"], "result": "processed"}
@@ -82,8 +82,8 @@ def test_a_signed_succeeded_event_marks_the_order_paid_and_repeats_change_nothin
 
 
 def test_the_same_event_delivered_concurrently_is_applied_once(store: LiveServer, store_app: OrderApp, alice: Buyer) -> None:
-    with webhooks_held(store) as held:
-        order, event, body = authenticated_but_unnotified(store, alice, held)
+    with webhooks_held(store):
+        order, event, body = authenticated_but_unnotified(store, alice)
         signature = sign(body, webhook_secret(store))
         paths = [WEBHOOK, callback(store_app, order["id"])] * 3
         barrier = threading.Barrier(len(paths))
@@ -189,8 +189,8 @@ def test_events_that_are_not_ours_are_acknowledged_and_ignored(store: LiveServer
 
 
 def test_the_order_callback_route_refuses_another_orders_event(store: LiveServer, store_app: OrderApp, alice: Buyer) -> None:
-    with webhooks_held(store) as held:
-        order, event, body = authenticated_but_unnotified(store, alice, held)
+    with webhooks_held(store):
+        order, event, body = authenticated_but_unnotified(store, alice)
         other = alice.create_order()
         wrong = post_webhook(store, body, path=callback(store_app, other["id"]))
         assert wrong.status_code == 400, wrong.text
@@ -293,8 +293,8 @@ def test_a_webhook_failing_half_way_applies_nothing_and_is_processed_on_stripes_
         store: LiveServer, store_app: OrderApp, alice: Buyer, monkeypatch: pytest.MonkeyPatch) -> None:
     """The fault is injected with a mock: the spec's success mapping raises, after the payment record
     has been updated inside the webhook's transaction and before the order is."""
-    with webhooks_held(store) as held:
-        order, event, body = authenticated_but_unnotified(store, alice, held)
+    with webhooks_held(store):
+        order, event, body = authenticated_but_unnotified(store, alice)
         order_before = alice.order(order["id"])
         record_before = alice.payment_record(order["id"])
         table = store.runtime.payments.outbox
