@@ -49,6 +49,7 @@ def main() -> int:
         try:
             asyncio.run(ingest(server.base_url, WEBHOOK_SECRET, 100))  # warm-up
             asyncio.run(ingest(floor.base_url, WEBHOOK_SECRET, 100, path="/stripe-webhook"))
+            ours_cpu, floor_cpu = server.cpu_ms(), floor.cpu_ms()
             for _ in range(rounds):
                 rate, ok = asyncio.run(ingest(server.base_url, WEBHOOK_SECRET, events))
                 assert ok == events, f"{events - ok} deliveries to orderpay failed"
@@ -56,6 +57,8 @@ def main() -> int:
                 rate, ok = asyncio.run(ingest(floor.base_url, WEBHOOK_SECRET, events, path="/stripe-webhook"))
                 assert ok == events, f"{events - ok} deliveries to the floor failed"
                 bare.append(rate)
+            ours_cpu, floor_cpu = ((server.cpu_ms() - ours_cpu) / (rounds * events),
+                                   (floor.cpu_ms() - floor_cpu) / (rounds * events))
         finally:
             floor.stop()
             server.stop()
@@ -68,7 +71,7 @@ def main() -> int:
         f"| floor: verify the signature, insert the row | {statistics.median(bare):.0f} ({min(bare):.0f}–{max(bare):.0f}) |",
         f"| orderpay `stripe-webhook` | {statistics.median(ours):.0f} ({min(ours):.0f}–{max(ours):.0f}) |"])
     summary = (f"throughput ratio orderpay / floor = **{ratio:.2f}** (per round {min(per_round):.2f}–{max(per_round):.2f}; "
-               f"target >= 0.8)")
+               f"target >= 0.8; server CPU per delivery {ours_cpu * 1000:.0f} µs / {floor_cpu * 1000:.0f} µs)")
     print(table)
     print(summary)
     if not args.no_write and not args.quick:
