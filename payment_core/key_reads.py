@@ -18,12 +18,14 @@ from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
 
 Processor = Callable[[Any], Any] | None
+_REQUIRED = object()  # a bound parameter with no value of its own: the caller's `params` must hold it
 
 
 @dataclass(frozen=True)
 class _Plan:
     sql: str
     names: tuple[str, ...]  # the bound parameters, in the order of the statement's `?`
+    values: tuple[Any, ...]  # each one's value in the statement (a literal such as `name == "x"`), or _REQUIRED
     binds: tuple[Processor, ...]
     results: tuple[Processor, ...]
 
@@ -41,7 +43,10 @@ class KeyRead:
             return conn.execute(self.statement, params).first()
         dialect = conn.dialect
         plan = self._plans.get(dialect) or self._plan(dialect)
-        values = [params[name] if bind is None else bind(params[name]) for name, bind in zip(plan.names, plan.binds)]
+        values = []
+        for name, own, bind in zip(plan.names, plan.values, plan.binds):
+            value = params[name] if own is _REQUIRED or name in params else own
+            values.append(value if bind is None else bind(value))
         raw = dbapi_connection.execute(plan.sql, values).fetchone()
         if raw is None:
             return None
@@ -54,6 +59,7 @@ class KeyRead:
         plan = _Plan(
             sql=compiled.string,
             names=names,
+            values=tuple(_REQUIRED if compiled.binds[name].required else compiled.binds[name].value for name in names),
             binds=tuple(compiled.binds[name].type._cached_bind_processor(dialect) for name in names),
             results=tuple(column.type._cached_result_processor(dialect, None)
                           for column in self.statement.selected_columns),

@@ -31,6 +31,9 @@ MAX_PAGE_NUMBER = 1_000_000
 # The payment flow's say on a change of an order (`"update"` of fields a payment is bound to, or
 # `"delete"`): it raises to refuse, inside the transaction that holds the order's row lock.
 PaymentGuard = Callable[[AsyncConnection, dict[str, Any], str, Session], Awaitable[None]]
+# A column as `to_api` answers it: its JSON name, its index in the row, the conversion of a value
+# that is not null (None: as it is), and for an enum each value's index (its `_idx`).
+ApiColumn = tuple[str, int, Callable[[Any], Any] | None, dict[Any, int] | None]
 
 
 def parse_uuid(value: uuid.UUID | str, *, field: str) -> uuid.UUID:
@@ -124,13 +127,14 @@ class ObjectStore:
                 out[f"{name}_idx"] = enum_values.get(value)
         return out
 
-    def _api_plan(self) -> list[tuple[str, int, Callable[[Any], Any] | None, dict[Any, int] | None]]:
+    def _api_plan(self) -> list[ApiColumn]:
         """What `to_api` does with each column, worked out once: it runs for every row answered."""
         index = {column.name: i for i, column in enumerate(self.table.c)}
-        plan: list[tuple[str, int, Callable[[Any], Any] | None, dict[Any, int] | None]] = [("id", index["id"], str, None)]
+        plan: list[ApiColumn] = [("id", index["id"], str, None)]
         for name, field in self.obj.fields.items():
             convert = {"id": str, "date": iso, "array": json_value}.get(field.type)
-            enum_values = {value: i for i, value in reversed(list(enumerate(field.values or ())))} if field.type == "enum" else None
+            values = field.values or ()
+            enum_values = {value: values.index(value) for value in values} if field.type == "enum" else None
             plan.append((name, index[name], convert, enum_values))
         if self.obj.is_order:
             plan.append((PAYMENT_CONFIRMATION, index[PAYMENT_CONFIRMATION], None, None))

@@ -68,7 +68,6 @@ class Runtime:
             private_dir(settings.data_dir, tighten=True)
         key = load_or_create_signing_key(settings.signing_key_path) if settings.dev_identity_enabled else None
         db = create_database(settings.resolved_database_url(app.codename))
-        engine = db.engine
         metadata, tables = build_tables(app.spec)
         pay_link_use_table(metadata)  # the pay page records used links there (web/paygrants.py)
         verifier = token_verifier(settings, key)

@@ -9,7 +9,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +19,14 @@ import httpx
 import httpx2
 import pytest
 import uvicorn
+from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from orderpay import build_runtime, create_rest_server, create_server
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from payment_core.db import Database, create_database, create_schema
 from payment_core.identity import DevTokenIssuer, Session, SigningKey, find_demo_user
 from payment_core.runtime import Runtime
 from payment_core.sandbox import SandboxConfig
@@ -119,6 +121,22 @@ def postgres_problem(url: str) -> str | None:
 
 def drop_postgres(url: str) -> None:
     run_async(_drop_postgres(url))
+
+
+def with_tables(url: str, metadata: MetaData, scenario: Callable[[Database], Awaitable[T]]) -> T:
+    """Runs `scenario` on `metadata`'s tables created afresh (dropped first) in the database at
+    `url`, all in one event loop (pooled connections belong to their loop)."""
+    async def run() -> T:
+        db = create_database(url)
+        try:
+            async with db.engine.begin() as conn:
+                await conn.run_sync(metadata.drop_all)
+            await create_schema(db.engine, metadata)
+            return await asyncio.wait_for(scenario(db), 30)
+        finally:
+            await db.dispose()
+
+    return run_async(run())
 
 
 def database_of_its_own(request: pytest.FixtureRequest, tmp_path: Path, name: str) -> Iterator[str]:

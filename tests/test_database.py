@@ -18,9 +18,10 @@ import sqlalchemy
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Uuid, func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from payment_core.db import Database, create_database, create_schema, notify_after_commit
+from payment_core.db import Database, create_database, notify_after_commit
+from payment_core.key_reads import KeyRead
 from tests.conftest import BACKENDS
-from tests.support import run_async
+from tests.support import run_async, with_tables
 
 T = TypeVar("T")
 METADATA = MetaData()
@@ -34,18 +35,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def with_database(url: str, scenario: Callable[[Database], Awaitable[T]]) -> T:
-    """Runs `scenario` on a fresh table, all in one event loop (pooled connections belong to their loop)."""
-    async def run() -> T:
-        db = create_database(url)
-        try:
-            async with db.engine.begin() as conn:
-                await conn.run_sync(METADATA.drop_all)
-            await create_schema(db.engine, METADATA)
-            return await asyncio.wait_for(scenario(db), 30)
-        finally:
-            await db.dispose()
-
-    return run_async(run())
+    """Runs `scenario` on a fresh table."""
+    return with_tables(url, METADATA, scenario)
 
 
 def count_items(conn: Connection) -> int:
@@ -146,11 +137,18 @@ def test_a_read_by_key_on_sqlite_waits_for_a_lock_at_most_briefly(tmp_path: Path
 
 
 
+@pytest.mark.parametrize("through", ["sqlalchemy", "key_read"])
 def test_a_read_by_key_on_a_locked_sqlite_file_waits_in_the_reader_thread_while_the_loop_serves_others(
-        tmp_path: Path) -> None:
+        tmp_path: Path, through: str) -> None:
     """Another process holds the file's lock for 0.4 s (SQLite's exclusive locking mode: readers
     wait even in WAL mode). The read by key gives up on the event loop after its 50 ms, waits in
-    the reader thread instead, and answers once the lock is gone; meanwhile the loop keeps running."""
+    the reader thread instead, and answers once the lock is gone; meanwhile the loop keeps running.
+    So whether the read goes through SQLAlchemy or is a `KeyRead` on sqlite3 itself (whose lock
+    error is sqlite3's own, not SQLAlchemy's)."""
+    kept = select(ITEMS.c.n).where(ITEMS.c.name == "kept")
+    key_read = KeyRead(kept)
+    read_n: Callable[[Connection], int] = ((lambda conn: conn.execute(kept).scalar_one()) if through == "sqlalchemy"
+                                           else (lambda conn: key_read.first(conn, {})[0]))  # type: ignore[index]
     path = tmp_path / "locked.db"
     setup = sqlalchemy.create_engine(f"sqlite:///{path}")
     with setup.begin() as conn:
@@ -177,7 +175,7 @@ def test_a_read_by_key_on_a_locked_sqlite_file_waits_in_the_reader_thread_while_
         await asyncio.sleep(0.02)
         try:
             started = time.perf_counter()
-            n = await db.read_by_key(lambda conn: conn.execute(select(ITEMS.c.n).where(ITEMS.c.name == "kept")).scalar_one())
+            n = await db.read_by_key(read_n)
             waited = time.perf_counter() - started
             await asyncio.sleep(0.03)  # the others' first turn after the read, to see how long they waited
         finally:
@@ -189,6 +187,7 @@ def test_a_read_by_key_on_a_locked_sqlite_file_waits_in_the_reader_thread_while_
     assert n == 7
     assert waited >= 0.25, "it waited for the lock"
     assert longest_stall < 0.3, f"the loop stalled {longest_stall:.3f} s: the wait was not moved off it"
+
 
 def test_a_write_unit_commits_all_or_nothing(url: str) -> None:
     def two(names: tuple[str, str]) -> Callable[[Connection], int]:

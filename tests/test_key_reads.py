@@ -6,27 +6,28 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import MetaData, bindparam, select
 
-from payment_core.db import Database, create_database, create_schema
+from payment_core.db import Database
 from payment_core.key_reads import KeyRead
 from payment_core.objects import ObjectStore
 from payment_core.schema import build_tables
 from payment_core.spec import BUNDLED_APPS, load_app
 from payment_core.spec.models import FieldSpec
 from tests.conftest import BACKENDS
-from tests.support import run_async
+from tests.support import database_of_its_own, with_tables
 
 WHEN = datetime(2026, 12, 2, 13, 14, 15, 987654, tzinfo=timezone.utc)
 
 
 @pytest.fixture(params=BACKENDS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return request.getfixturevalue("postgres_url") if request.param == "postgres" else f"sqlite+aiosqlite:///{tmp_path}/t.db"
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from database_of_its_own(request, tmp_path, "key_reads")  # no app's tables left in the shared one
 
 
 def value_for(field: FieldSpec) -> Any:
@@ -57,37 +58,28 @@ def test_a_key_read_gives_what_sqlalchemy_gives_for_every_column_of_every_bundle
     spec = load_app(app).spec
     metadata, tables = build_tables(spec, MetaData())
 
-    async def scenario() -> None:
-        db = create_database(url)
-        try:
+    async def scenario(db: Database) -> None:
+        for service, obj in spec.objects():
+            table = tables[obj.name]
+            full = full_row(obj, table)
+            rows = [full, empty_row(full)]
             async with db.engine.begin() as conn:
-                await conn.run_sync(metadata.drop_all)
-            await create_schema(db.engine, metadata)
-            for service, obj in spec.objects():
-                table = tables[obj.name]
-                full = full_row(obj, table)
-                rows = [full, empty_row(full)]
-                async with db.engine.begin() as conn:
-                    await conn.execute(table.insert(), rows)
-                by_key = KeyRead(select(table).where(table.c.id == bindparam("key")))
-                store = ObjectStore(db, service, obj, table)
-                for row in rows:
-                    fast = await db.read_by_key(lambda conn: by_key.first(conn, {"key": row["id"]}))
-                    slow = await db.read(lambda conn: conn.execute(by_key.statement, {"key": row["id"]}).first())
-                    assert fast is not None and slow is not None
-                    assert tuple(fast) == tuple(slow), obj.name
-                    assert [type(v) for v in fast] == [type(v) for v in slow], obj.name
-                    assert store.to_api(fast) == store.to_api(slow)
-                    if db.engine.dialect.name == "sqlite":  # it did run on sqlite3 itself
-                        assert type(fast) is tuple
-                missing = await db.read_by_key(lambda conn: by_key.first(conn, {"key": uuid.uuid4()}))
-                assert missing is None
-        finally:
-            async with db.engine.begin() as conn:
-                await conn.run_sync(metadata.drop_all)
-            await db.dispose()
+                await conn.execute(table.insert(), rows)
+            by_key = KeyRead(select(table).where(table.c.id == bindparam("key")))
+            store = ObjectStore(db, service, obj, table)
+            for row in rows:
+                fast = await db.read_by_key(lambda conn: by_key.first(conn, {"key": row["id"]}))
+                slow = await db.read(lambda conn: conn.execute(by_key.statement, {"key": row["id"]}).first())
+                assert fast is not None and slow is not None
+                assert tuple(fast) == tuple(slow), obj.name
+                assert [type(v) for v in fast] == [type(v) for v in slow], obj.name
+                assert store.to_api(fast) == store.to_api(slow)
+                if db.engine.dialect.name == "sqlite":  # it did run on sqlite3 itself
+                    assert type(fast) is tuple
+            missing = await db.read_by_key(lambda conn: by_key.first(conn, {"key": uuid.uuid4()}))
+            assert missing is None
 
-    run_async(scenario())
+    with_tables(url, metadata, scenario)
 
 
 def test_a_record_answers_ids_as_text_dates_in_milliseconds_and_enums_with_their_index(tmp_path: Path) -> None:
@@ -101,20 +93,15 @@ def test_a_record_answers_ids_as_text_dates_in_milliseconds_and_enums_with_their
     full = full_row(obj, table)
     unknown = empty_row(full) | {enum_name: "not-one-of-its-values"}
 
-    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
-        db: Database = create_database(f"sqlite+aiosqlite:///{tmp_path}/r.db")
-        try:
-            await create_schema(db.engine, metadata)
-            async with db.engine.begin() as conn:
-                await conn.execute(table.insert(), [full, unknown])
-            store = ObjectStore(db, service, obj, table)
-            by_key = KeyRead(select(table).where(table.c.id == bindparam("key")))
-            read = [await db.read_by_key(lambda conn: by_key.first(conn, {"key": row["id"]})) for row in (full, unknown)]
-            return store.to_api(read[0]), store.to_api(read[1])
-        finally:
-            await db.dispose()
+    async def scenario(db: Database) -> tuple[dict[str, Any], dict[str, Any]]:
+        async with db.engine.begin() as conn:
+            await conn.execute(table.insert(), [full, unknown])
+        store = ObjectStore(db, service, obj, table)
+        by_key = KeyRead(select(table).where(table.c.id == bindparam("key")))
+        read = [await db.read_by_key(lambda conn: by_key.first(conn, {"key": row["id"]})) for row in (full, unknown)]
+        return store.to_api(read[0]), store.to_api(read[1])
 
-    record, odd = run_async(scenario())
+    record, odd = with_tables(f"sqlite+aiosqlite:///{tmp_path}/r.db", metadata, scenario)
     assert record["id"] == str(full["id"]) and record["_owner"] == str(full["_owner"])
     assert record[id_name] == str(full[id_name])
     assert record[date_name] == record["createdAt"] == "2026-12-02T13:14:15.987Z"

@@ -16,7 +16,7 @@ import yaml
 from sqlalchemy import inspect
 
 from orderpay import build_runtime, create_server
-from payment_core.runtime import DatabaseBehind, Runtime
+from payment_core.runtime import DatabaseBehind
 from payment_core.settings import Settings
 from payment_core.spec import load_app, resolve_spec_path
 from tests.conftest import BACKENDS

@@ -31,8 +31,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from payment_core.db import Database, create_database
-from payment_core.events import outbox_table, write_event
+from orderpay import build_runtime
+from payment_core.events import insert_events, outbox_table, write_event
 from payment_core.relay import OutboxRelay, backoff_seconds
+from payment_core.settings import Settings
 from tests.conftest import BACKENDS
 from tests.support import database_of_its_own, drop_postgres, free_port, prepare_postgres, run_async, start_uvicorn
 
@@ -424,12 +426,8 @@ def test_a_commit_that_wrote_events_wakes_the_idle_relay_at_once(database_url: s
 def test_the_relay_holds_an_event_for_the_operators_lease_while_it_delivers_it(tmp_path: Path) -> None:
     """`ORDERPAY_RELAY_LEASE_SECONDS` is how long another replica must wait before taking over an
     event this relay is still delivering: an operator with a slow edge function raises it."""
-    from payment_core.events import insert_events
-    from payment_core.runtime import Runtime
-    from payment_core.settings import Settings
-
     async def scenario() -> float:
-        runtime = Runtime.create(Settings(data_dir=tmp_path, demo_data=False, relay_lease_seconds=240))
+        runtime = build_runtime(Settings(data_dir=tmp_path, demo_data=False, relay_lease_seconds=240))
         await runtime.start()
         delivering, release = asyncio.Event(), asyncio.Event()
 
